@@ -1,0 +1,28 @@
+# The two commands of the README:
+#   make demo   set everything up from nothing and run the main job
+#   make test   set everything up and run the test suite
+# Only Python 3.11 is assumed; uv is installed into it on first use.
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: setup demo test test-all bench clean
+
+setup:
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
+	$(UV) sync --frozen
+
+demo: setup
+	$(UV) run mqlscore demo
+
+test: setup
+	$(UV) run pytest -m "not slow"
+
+test-all: setup
+	$(UV) run pytest
+
+bench: setup
+	$(UV) run python benchmarks/run_all.py
+
+clean:
+	rm -rf data mlflow.db mlruns .pytest_cache

@@ -39,10 +39,63 @@ class GeneratorConfig(_Section):
         return value.astimezone(timezone.utc)
 
 
+DEFAULT_PAGE_RULES: tuple[tuple[str, str], ...] = (
+    # Ordered: the first matching rule names a page view's category. Patterns are
+    # regular expressions searched in the normalised path (lower case, no host,
+    # no query string, no trailing slash).
+    ("careers", r"(^|/)(careers?|jobs?|hiring|join-us|work-with-us)(/|-|$)"),
+    ("pricing", r"(^|/)(pricing|prices?|plans?|quote|buy|packages)(/|-|$)"),
+    ("roi", r"(^|/|-)(roi|calculator|savings|business-case|tco)(/|-|$)"),
+    ("case_studies", r"(case-stud|customer|success-stor|testimonial|references?(/|$))"),
+    ("security", r"(security|trust|hipaa|(^|/|-)baa(/|-|$)|soc-?2|hitrust|privacy|compliance|gdpr|pen-?test)"),
+    ("integrations", r"(integration|(^|/|-)(ehr|emr|fhir|hl7|api|apis|sdk|smart-on-fhir)(/|-|$)|interop|"
+                     r"developers?|epic|cerner|oracle-health|athena|meditech|sandbox)"),
+    ("evidence", r"(evidence|research|outcomes|publications?|peer-reviewed|clinical-stud|(^|/|-)rct(/|-|$)|"
+                 r"white-?papers?|validation)"),
+    ("demo_contact", r"(^|/)(demo|contact|contact-us|contact-sales|talk-to|get-started|request)(/|-|$)"),
+    ("blog", r"(^|/)(blog|news|articles?|insights|podcasts?|press|press-releases?|resources)(/|-|$)"),
+    ("home", r"^/?$"),
+)
+
+
+class FeatureConfig(_Section):
+    """How leads and activities become features (one definition everywhere)."""
+
+    half_lives_days: tuple[float, ...] = Field(
+        (7.0, 30.0, 90.0, 270.0), description="Half-lives of the decayed activity counts."
+    )
+    windows_days: tuple[int, ...] = Field((7, 30), description="Recent windows of plain activity counts.")
+    committee_window_days: int = Field(30, ge=1, description="Window of 'active' for buying-committee features.")
+    account_half_life_days: float = Field(30.0, gt=0, description="Half-life of the account's decayed intent.")
+    page_rules: tuple[tuple[str, str], ...] = DEFAULT_PAGE_RULES
+    min_category_count: int = Field(
+        30, ge=1, description="Categorical values (and unknown activity types or page sections) seen fewer "
+        "times than this in training are grouped into 'other'."
+    )
+    max_categories: int = Field(60, ge=2, description="At most this many levels per categorical feature.")
+    exclude_columns: tuple[str, ...] = Field(
+        (), description="Extra lead columns never to use as features (e.g. fields filled after qualification)."
+    )
+
+
+class SnapshotConfig(_Section):
+    """Which (lead, as-of time) rows make the training set."""
+
+    horizon_days: int = Field(90, ge=1, description="A snapshot's label: SQL within this many days after it.")
+    every_days: float = Field(14.0, gt=0, description="Periodic snapshots every N days from creation.")
+    first_after_hours: float = Field(1.0, ge=0, description="The first snapshot, this long after creation.")
+    after_activity: bool = Field(True, description="Also snapshot a lead one minute after its activity.")
+    after_activity_min_gap_days: float = Field(
+        14.0, gt=0, description="At most one activity-triggered snapshot per lead per this many days."
+    )
+
+
 class Settings(_Section):
     """All sections together, as read from a ``--config`` YAML file."""
 
     generator: GeneratorConfig = GeneratorConfig()
+    features: FeatureConfig = FeatureConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
 
 
 def load_config(path: Path | None) -> Settings:

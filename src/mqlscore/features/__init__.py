@@ -1,0 +1,1 @@
+"""Features: one definition for training, batch scoring, the service and explanations."""

@@ -1,0 +1,98 @@
+"""Buying-committee features: what the *other* leads of a lead's account did.
+
+They use only the account's leads (their titles) and their activities, never
+their outcomes, so a service request that carries a buying group computes them
+exactly as training does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mqlscore.features.events import MAX_PAIRS_PER_CHUNK, NS_PER_DAY, SortedEvents, chunk_bounds, expand_ranges
+
+COMMITTEE_ROLES = ("clinical_champion", "it_security", "finance", "compliance")
+
+# Signal families that count as buying intent at the account level.
+HIGH_INTENT_FAMILIES = (
+    "act:demo_request", "act:contact_sales", "act:baa_request", "act:security_review", "act:sandbox_signup",
+    "act:webinar_attended", "act:event_booth_scan", "page:pricing", "page:security", "page:integrations",
+    "page:roi", "page:demo_contact",
+)
+
+
+def committee_activity(role_events: SortedEvents, lead_events: SortedEvents, snap_lead: np.ndarray,
+                       snap_account: np.ndarray, lead_role: np.ndarray, snap_ns: np.ndarray,
+                       window_days: int) -> np.ndarray:
+    """Per snapshot and committee role: 1.0 when another lead of the account in
+    that role was active in the window before the snapshot (NaN without an account).
+
+    ``role_events`` has entity ``account * n_roles + role``; ``lead_role`` is each
+    lead's role index (-1 for none).
+    """
+    n_roles = len(COMMITTEE_ROLES)
+    window = int(window_days * NS_PER_DAY)
+    has_account = snap_account >= 0
+    acc = np.where(has_account, snap_account, 0)
+    own_recent = lead_events.count_in_window(snap_lead, snap_ns, window)
+    own_role = lead_role[snap_lead]
+    out = np.zeros((len(snap_ns), n_roles), np.float32)
+    for r in range(n_roles):
+        total = role_events.count_in_window(acc * n_roles + r, snap_ns, window)
+        others = total - np.where(own_role == r, own_recent, 0)
+        out[:, r] = others > 0
+    out[~has_account] = np.nan
+    return out
+
+
+def engaged_and_known_leads(members: SortedEvents, lead_events: SortedEvents, lead_created_ns: np.ndarray,
+                            snap_lead: np.ndarray, snap_account: np.ndarray, snap_ns: np.ndarray,
+                            window_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per snapshot: other leads of the account active in the window, and other
+    leads of the account created before the snapshot (NaN without an account).
+
+    ``members`` lists each account's leads (entity = account, payload = lead code).
+    """
+    n = len(snap_ns)
+    engaged = np.zeros(n, np.float32)
+    known = np.zeros(n, np.float32)
+    has_account = snap_account >= 0
+    acc = np.where(has_account, snap_account, 0)
+    start = members.start_of(acc)
+    end = members.start_of(acc + 1)
+    end = np.where(has_account, end, start)
+    window = int(window_days * NS_PER_DAY)
+    for lo, hi in chunk_bounds(end - start, MAX_PAIRS_PER_CHUNK):
+        snap, member = expand_ranges(start[lo:hi], end[lo:hi])
+        other = members.payload[member]
+        t = snap_ns[lo:hi][snap]
+        keep = other != snap_lead[lo:hi][snap]
+        snap, other, t = snap[keep], other[keep], t[keep]
+        active = lead_events.count_in_window(other, t, window) > 0
+        engaged[lo:hi] = np.bincount(snap, active, hi - lo)
+        known[lo:hi] = np.bincount(snap, lead_created_ns[other] < t, hi - lo)
+    engaged[~has_account] = np.nan
+    known[~has_account] = np.nan
+    return engaged, known
+
+
+def account_intent(account_events: SortedEvents, snap_lead: np.ndarray, snap_account: np.ndarray,
+                   snap_ns: np.ndarray, half_life_days: float) -> np.ndarray:
+    """Decayed count of high-intent events of the account's *other* leads before
+    each snapshot (events older than ten half-lives are ignored; NaN without an account).
+
+    ``account_events`` has entity = account and payload = the acting lead's code.
+    """
+    out = np.zeros(len(snap_ns), np.float32)
+    has_account = snap_account >= 0
+    acc = np.where(has_account, snap_account, 0)
+    lookback = int(10 * half_life_days * NS_PER_DAY)
+    start = account_events.count_before(acc, snap_ns - lookback)
+    end = np.where(has_account, account_events.count_before(acc, snap_ns), start)
+    for lo, hi in chunk_bounds(np.maximum(end - start, 0), MAX_PAIRS_PER_CHUNK):
+        snap, event = expand_ranges(start[lo:hi], end[lo:hi])
+        age = (snap_ns[lo:hi][snap] - account_events.ns[event]) / NS_PER_DAY
+        weight = np.where(account_events.payload[event] == snap_lead[lo:hi][snap], 0.0, np.exp2(-age / half_life_days))
+        out[lo:hi] = np.bincount(snap, weight, hi - lo)
+    out[~has_account] = np.nan
+    return out

@@ -1,0 +1,269 @@
+"""The one feature definition: ``FeatureBuilder``.
+
+``fit`` learns vocabularies from leads and activities (never from outcomes):
+which unknown activity types and site sections are frequent enough to be
+signals of their own, the levels of each categorical field, the types of extra
+lead columns. ``transform`` computes the features of (lead, as-of time) pairs
+seeing only what happened strictly before each as-of time. Training snapshots,
+batch scoring of a folder and a single service request all call ``transform``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mqlscore.config import FeatureConfig
+from mqlscore.contract import CANONICAL_ACTIVITY_TYPES
+from mqlscore.features import account as acct
+from mqlscore.features import fit as fitf
+from mqlscore.features import intent
+from mqlscore.features.events import NS_PER_DAY, SortedEvents, time_frame, to_ns
+from mqlscore.features.pages import UNCATEGORISED, categorise_details
+from mqlscore.features.registry import FeatureSpec, account_specs, fit_specs, intent_specs, safe_name
+
+FIT_NUMERIC = ("log10_employees", "log10_beds", "log10_covered_lives", "employer_500_plus", "free_mail",
+               "lead_age_days")
+MISSING = "unknown"
+OTHER = "other"
+
+
+class NotFittedError(RuntimeError):
+    """``transform`` was called before ``fit``."""
+
+
+class FeatureBuilder:
+    """Turns leads and activities into model features at given as-of times.
+
+    Parameters are stored as given; everything learned ends in ``_``.
+    """
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        self.config = config if config is not None else FeatureConfig()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, leads: pd.DataFrame, activities: pd.DataFrame) -> FeatureBuilder:
+        """Learn vocabularies from leads and their activities (outcomes are never read)."""
+        cfg = self.config
+        self.families_ = self._learn_families(activities)
+        facts = fitf.lead_facts(leads)
+        self.categories_: dict[str, list[str]] = {
+            name: self._levels(facts[name]) for name in fitf.CATEGORICAL_FIT
+        }
+        self.extras_: dict[str, str] = {}
+        for col in fitf.extra_columns(leads, cfg.exclude_columns):
+            kind = fitf.numeric_or_text(leads[col])
+            self.extras_[col] = kind
+            if kind == "categorical":
+                self.categories_[f"extra:{col}"] = self._levels(fitf.as_text(leads[col]))
+        self.specs_ = self._build_specs()
+        self.feature_names_ = [s.name for s in self.specs_]
+        return self
+
+    def _learn_families(self, activities: pd.DataFrame) -> list[str]:
+        cfg = self.config
+        families = [f"act:{t}" for t in CANONICAL_ACTIVITY_TYPES if t != "page_view"]
+        families += [f"page:{category}" for category, _ in cfg.page_rules]
+        types = activities["activity_type"].value_counts() if len(activities) else pd.Series(dtype=int)
+        unknown = [t for t, n in types.items() if t not in CANONICAL_ACTIVITY_TYPES and n >= cfg.min_category_count]
+        families += [f"act:{t}" for t in sorted(unknown)]
+        pages = activities.loc[activities["activity_type"] == "page_view", "detail"] if len(activities) else None
+        if pages is not None and len(pages):
+            parsed = categorise_details(pages, cfg.page_rules)
+            seg = parsed.loc[parsed["category"] == UNCATEGORISED, "segment"].value_counts()
+            families += [f"page:section:{s}" for s, n in sorted(seg.items()) if n >= cfg.min_category_count]
+        families += ["page:other", "act:other"]
+        return families
+
+    def _levels(self, values: pd.Series) -> list[str]:
+        counts = pd.Series(values).dropna().astype(str).value_counts()
+        frequent = counts[counts >= self.config.min_category_count].index.tolist()
+        levels = [v for v in frequent if v not in (MISSING, OTHER)][: self.config.max_categories - 2]
+        return sorted(levels) + [OTHER, MISSING]
+
+    def _build_specs(self) -> list[FeatureSpec]:
+        cfg = self.config
+        return (
+            fit_specs(list(fitf.CATEGORICAL_FIT), list(FIT_NUMERIC), self.extras_)
+            + intent_specs(self.families_, cfg.half_lives_days, cfg.windows_days)
+            + account_specs(acct.COMMITTEE_ROLES, cfg.committee_window_days, cfg.account_half_life_days)
+        )
+
+    # ------------------------------------------------------------- transform
+    def transform(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+        """Features for each row of ``snapshots`` (columns ``lead_id``, ``as_of``),
+        seeing only activities strictly before its ``as_of``. The result has the
+        snapshots' index and exactly ``feature_names_`` as columns."""
+        if not hasattr(self, "specs_"):
+            raise NotFittedError("FeatureBuilder.transform called before fit")
+        cfg = self.config
+        leads = leads.reset_index(drop=True)
+        lead_code = pd.Index(leads["lead_id"].astype(str))
+        if not lead_code.is_unique:
+            raise ValueError("leads: lead_id must be unique")
+        snap_lead = lead_code.get_indexer(snapshots["lead_id"].astype(str))
+        if (snap_lead < 0).any():
+            missing = snapshots["lead_id"][snap_lead < 0].iloc[0]
+            raise ValueError(f"snapshots: lead_id {missing!r} is not among the leads")
+        snap_ns = to_ns(snapshots["as_of"])
+        created_ns = to_ns(leads["created_at"])
+        account = self._account_codes(leads)
+
+        acts = activities[activities["lead_id"].astype(str).isin(lead_code)] if len(activities) else activities
+        ev_lead = lead_code.get_indexer(acts["lead_id"].astype(str)) if len(acts) else np.empty(0, np.int64)
+        ev_ns = to_ns(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
+        ev_family = self.family_codes(acts)
+        n_entities = max(len(leads), int(account.max(initial=-1) + 1) * len(acct.COMMITTEE_ROLES)) + 2
+        base_ns, span = time_frame(ev_ns, snap_ns, created_ns, n_entities=n_entities)
+        lead_events = SortedEvents.build(ev_lead, ev_ns, ev_family, base_ns, span)
+
+        blocks = [
+            self._fit_block(leads, snap_lead, snap_ns, created_ns),
+            self._intent_block(lead_events, len(leads), snap_lead, snap_ns),
+            self._account_block(leads, account, lead_events, created_ns, snap_lead, snap_ns, base_ns, span),
+        ]
+        out = pd.concat(blocks, axis=1)
+        out.index = snapshots.index
+        return out[self.feature_names_]
+
+    def family_codes(self, activities: pd.DataFrame) -> np.ndarray:
+        """The signal family of each activity, as an index into ``families_``."""
+        index = {f: i for i, f in enumerate(self.families_)}
+        if not len(activities):
+            return np.empty(0, np.int64)
+        types = activities["activity_type"].astype(str)
+        family = ("act:" + types).where(types != "page_view", None)
+        family = family.where(family.isin(index.keys()) | family.isna(), "act:other")
+        pages = types == "page_view"
+        if pages.any():
+            parsed = categorise_details(activities.loc[pages, "detail"], self.config.page_rules)
+            page_family = "page:" + parsed["category"].astype(str)
+            section = "page:section:" + parsed["segment"].astype(str)
+            page_family = page_family.where(parsed["category"] != UNCATEGORISED, section)
+            page_family = page_family.where(page_family.isin(index.keys()), "page:other")
+            family = family.copy()
+            family[pages] = page_family
+        return family.map(index).to_numpy(np.int64)
+
+    @staticmethod
+    def _account_codes(leads: pd.DataFrame) -> np.ndarray:
+        if "account_id" not in leads:
+            return np.full(len(leads), -1, np.int64)
+        codes, _ = pd.factorize(leads["account_id"].astype("string").str.strip().replace("", None))
+        return codes.astype(np.int64)
+
+    def _categorical(self, name: str, values: pd.Series | np.ndarray) -> pd.Categorical:
+        levels = self.categories_[name]
+        text = pd.Series(values, dtype=object)
+        text = text.where(text.notna(), MISSING).astype(str)
+        text = text.where(text.isin(levels), OTHER)
+        return pd.Categorical(text, categories=levels)
+
+    def _fit_block(self, leads: pd.DataFrame, snap_lead: np.ndarray, snap_ns: np.ndarray,
+                   created_ns: np.ndarray) -> pd.DataFrame:
+        facts = fitf.lead_facts(leads)
+        cols: dict[str, Any] = {}
+        for name in fitf.CATEGORICAL_FIT:
+            cols[f"fit__{name}"] = self._categorical(name, facts[name].to_numpy()[snap_lead])
+        for name in FIT_NUMERIC:
+            if name == "lead_age_days":
+                cols["fit__lead_age_days"] = ((snap_ns - created_ns[snap_lead]) / NS_PER_DAY).astype(np.float32)
+            else:
+                cols[f"fit__{name}"] = facts[name].to_numpy(float)[snap_lead].astype(np.float32)
+        for col, kind in self.extras_.items():
+            raw = leads[col] if col in leads else pd.Series(None, index=leads.index, dtype=object)
+            if kind == "numeric":
+                cols[f"extra__{safe_name(col)}"] = fitf.as_number(raw)[snap_lead].astype(np.float32)
+            else:
+                cols[f"extra__{safe_name(col)}"] = self._categorical(f"extra:{col}",
+                                                                     fitf.as_text(raw).to_numpy()[snap_lead])
+        return pd.DataFrame(cols)
+
+    def _intent_block(self, events: SortedEvents, n_leads: int, snap_lead: np.ndarray,
+                      snap_ns: np.ndarray) -> pd.DataFrame:
+        cfg = self.config
+        n_fam = len(self.families_)
+        parts = intent.family_intent(events, n_fam, snap_lead, snap_ns, cfg.half_lives_days, cfg.windows_days)
+        columns: dict[str, np.ndarray] = {}
+        for f, family in enumerate(self.families_):
+            base = f"intent__{safe_name(family)}"
+            for h in cfg.half_lives_days:
+                columns[f"{base}__decay_{h:g}d"] = parts[f"decay_{h:g}"][:, f]
+            for w in cfg.windows_days:
+                columns[f"{base}__count_{w}d"] = parts[f"count_{w}"][:, f]
+            columns[f"{base}__days_since"] = parts["days_since"][:, f]
+        with np.errstate(all="ignore"):
+            any_since = np.where(np.isnan(parts["days_since"]).all(axis=1), np.nan,
+                                 np.nanmin(np.where(np.isnan(parts["days_since"]), np.inf, parts["days_since"]),
+                                           axis=1))
+        columns["intent__any__days_since"] = any_since.astype(np.float32)
+        for w in cfg.windows_days:
+            columns[f"intent__any__count_{w}d"] = parts[f"count_{w}"].sum(axis=1)
+        family_index = {f: i for i, f in enumerate(self.families_)}
+        milestones = intent.milestone_times(events, n_leads, family_index)
+        columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_ns)
+        return pd.DataFrame(columns)
+
+    def _account_block(self, leads: pd.DataFrame, account: np.ndarray, lead_events: SortedEvents,
+                       created_ns: np.ndarray, snap_lead: np.ndarray, snap_ns: np.ndarray, base_ns: int,
+                       span: int) -> pd.DataFrame:
+        cfg = self.config
+        roles = acct.COMMITTEE_ROLES
+        role_of = {r: i for i, r in enumerate(roles)}
+        lead_role = fitf.lead_facts(leads)["committee_role"].map(role_of).fillna(-1).to_numpy(np.int64)
+        ev_acc = account[lead_events.entity]
+        ev_role = lead_role[lead_events.entity]
+        with_role = (ev_acc >= 0) & (ev_role >= 0)
+        role_events = SortedEvents.build(ev_acc[with_role] * len(roles) + ev_role[with_role],
+                                         lead_events.ns[with_role], None, base_ns, span)
+        snap_account = account[snap_lead]
+        committee = acct.committee_activity(role_events, lead_events, snap_lead, snap_account, lead_role, snap_ns,
+                                            cfg.committee_window_days)
+        has_acc = account >= 0
+        members = SortedEvents.build(account[has_acc], created_ns[has_acc], np.flatnonzero(has_acc), base_ns, span)
+        engaged, known = acct.engaged_and_known_leads(members, lead_events, created_ns, snap_lead, snap_account,
+                                                      snap_ns, cfg.committee_window_days)
+        high = np.isin(np.array(self.families_, dtype=object)[lead_events.payload], acct.HIGH_INTENT_FAMILIES) \
+            if len(lead_events) else np.zeros(0, bool)
+        keep = high & (ev_acc >= 0)
+        account_events = SortedEvents.build(ev_acc[keep], lead_events.ns[keep], lead_events.entity[keep], base_ns,
+                                            span)
+        acc_intent = acct.account_intent(account_events, snap_lead, snap_account, snap_ns,
+                                         cfg.account_half_life_days)
+        columns: dict[str, np.ndarray] = {
+            "account__committee_roles_active": np.where(np.isnan(committee[:, 0]), np.nan, committee.sum(axis=1)),
+        }
+        for i, role in enumerate(roles):
+            columns[f"account__committee_{role}"] = committee[:, i]
+        columns["account__engaged_leads"] = engaged
+        columns["account__known_leads"] = known
+        columns[f"account__intent_decay_{cfg.account_half_life_days:g}d"] = acc_intent
+        return pd.DataFrame({k: np.asarray(v, np.float32) for k, v in columns.items()})
+
+    # ------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the fitted builder (JSON-ready, no personal data)."""
+        if not hasattr(self, "specs_"):
+            raise NotFittedError("FeatureBuilder.to_dict called before fit")
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "families": self.families_,
+            "categories": self.categories_,
+            "extras": self.extras_,
+            "features": [s.to_dict() for s in self.specs_],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureBuilder:
+        """Rebuild a fitted builder from :meth:`to_dict`'s output."""
+        builder = cls(FeatureConfig.model_validate(data["config"]))
+        builder.families_ = list(data["families"])
+        builder.categories_ = {k: list(v) for k, v in data["categories"].items()}
+        builder.extras_ = dict(data["extras"])
+        builder.specs_ = builder._build_specs()
+        builder.feature_names_ = [s.name for s in builder.specs_]
+        if builder.feature_names_ != [f["name"] for f in data["features"]]:
+            raise ValueError("feature definition does not match its saved feature list")
+        return builder

@@ -1,0 +1,84 @@
+"""Intent features: decayed counts, recency and recent counts per signal family,
+and how far along the evidence sequence a lead has come.
+
+A *signal family* is an activity type, or for page views a page category
+(pricing, security, integrations, ...). All look-ups see only events strictly
+before each snapshot's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mqlscore.features.events import MAX_PAIRS_PER_CHUNK, NS_PER_DAY, SortedEvents, chunk_bounds, expand_ranges
+
+# Peer-reviewed evidence, then a reference customer, then EHR integration,
+# then ROI or pricing: each step counts only after the previous one.
+EVIDENCE_SEQUENCE: tuple[tuple[str, ...], ...] = (
+    ("page:evidence",), ("page:case_studies",), ("page:integrations", "act:sandbox_signup"),
+    ("page:roi", "page:pricing"),
+)
+
+
+def _pair_ranges(events: SortedEvents, snap_entity: np.ndarray, snap_ns: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """For each snapshot, the index range of its entity's events before it."""
+    return events.start_of(snap_entity), events.count_before(snap_entity, snap_ns)
+
+
+def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray, snap_ns: np.ndarray,
+                  half_lives: Sequence[float], windows: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per snapshot and family: decayed counts (one array per half-life), counts
+    in each recent window and days since the last event (NaN when none).
+
+    Returns arrays of shape (n_snapshots, n_families), keyed ``decay_<h>``,
+    ``count_<w>`` and ``days_since``.
+    """
+    n = len(snap_ns)
+    out = {f"decay_{h:g}": np.zeros((n, n_families), np.float32) for h in half_lives}
+    out.update({f"count_{w}": np.zeros((n, n_families), np.float32) for w in windows})
+    out["days_since"] = np.full((n, n_families), np.nan, np.float32)
+    if n == 0 or len(events) == 0:
+        return out
+    start, end = _pair_ranges(events, snap_entity, snap_ns)
+    for lo, hi in chunk_bounds(np.maximum(end - start, 0), MAX_PAIRS_PER_CHUNK):
+        snap, event = expand_ranges(start[lo:hi], end[lo:hi])
+        if not len(snap):
+            continue
+        age = (snap_ns[lo:hi][snap] - events.ns[event]) / NS_PER_DAY
+        cell = snap * n_families + events.payload[event]
+        size = (hi - lo) * n_families
+        for h in half_lives:
+            out[f"decay_{h:g}"][lo:hi] = np.bincount(cell, np.exp2(-age / h), size).reshape(hi - lo, -1)
+        for w in windows:
+            out[f"count_{w}"][lo:hi] = np.bincount(cell, age < w, size).reshape(hi - lo, -1)
+        youngest = np.full(size, np.inf)
+        np.minimum.at(youngest, cell, age)
+        out["days_since"][lo:hi] = np.where(np.isinf(youngest), np.nan, youngest).reshape(hi - lo, -1)
+    return out
+
+
+def milestone_times(events: SortedEvents, n_entities: int, family_index: dict[str, int]) -> np.ndarray:
+    """For each entity, when it reached each step of the evidence sequence
+    (int64 ns; the int64 maximum when never). Steps must happen in order."""
+    reached = np.full((n_entities, len(EVIDENCE_SEQUENCE)), np.iinfo(np.int64).max, dtype=np.int64)
+    previous = np.full(n_entities, np.iinfo(np.int64).min, dtype=np.int64)
+    for step, names in enumerate(EVIDENCE_SEQUENCE):
+        codes = [family_index[name] for name in names if name in family_index]
+        mask = np.isin(events.payload, codes)
+        ent, ns = events.entity[mask], events.ns[mask]
+        # first event of this step at or after the previous step, per entity
+        ok = ns >= previous[ent]
+        ent, ns = ent[ok], ns[ok]
+        first = np.full(n_entities, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, ent, ns)
+        reached[:, step] = first
+        previous = first
+    return reached
+
+
+def evidence_stage(milestones: np.ndarray, snap_entity: np.ndarray, snap_ns: np.ndarray) -> np.ndarray:
+    """How many steps of the evidence sequence were reached strictly before each snapshot."""
+    return (milestones[snap_entity] < snap_ns[:, None]).sum(axis=1).astype(np.float32)

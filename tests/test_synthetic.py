@@ -166,3 +166,27 @@ def test_parquet_output(tmp_path: Path) -> None:
     assert names == ["activities.parquet", "leads.parquet", "outcomes.parquet"]
     leads = pd.read_parquet(result.out / "leads.parquet")
     assert len(leads) == 300
+
+
+def test_with_errors_adds_each_kind_of_invalid_row_the_contract_names(tmp_path: Path) -> None:
+    from mqlscore.contract import ContractError, load_folder
+
+    result = generate_export(_small(3).model_copy(update={"with_errors": True}), tmp_path / "bad")
+    with pytest.raises(ContractError) as info:
+        load_folder(result.out)
+    found = {(p.table, p.column, p.message.split(" (")[0]) for p in info.value.report.errors}
+    text = str(info.value)
+    for table, column, words in (
+        ("leads", "lead_id", "duplicate lead_id"),
+        ("leads", "created_at", "empty required value"),
+        ("leads", "created_at", "unparsable timestamp"),
+        ("leads", "employee_count", "negative count"),
+        ("activities", "occurred_at", "unparsable timestamp"),
+        ("activities", "activity_type", "empty required value"),
+        ("outcomes", "sql_at", "before the lead's created_at"),
+        ("outcomes", "disqualified_at", "before the lead's created_at"),
+    ):
+        assert any(t == table and c == column and words in m for t, c, m in found), (table, column, words, text)
+    lenient = load_folder(result.out, lenient=True)
+    assert len(lenient.rejects) > 0
+    assert lenient.report.warnings  # the unknown leads' activities are counted, not silently dropped

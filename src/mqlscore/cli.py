@@ -7,10 +7,15 @@ stage modules. Heavy libraries are imported inside the commands that need them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mqlscore.contract import ValidationReport
 
 app = typer.Typer(
     name="mqlscore",
@@ -50,18 +55,6 @@ def generate(
     console.print(result.summary())
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-# --- The data contract: validate and import -----------------------------------
-# (Kept together below the original commands; the imports serve only them.)
-from typing import TYPE_CHECKING, NoReturn  # noqa: E402
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from mqlscore.contract import ValidationReport
 
 
 def _print_report(report: ValidationReport, *, summary: bool = True) -> None:
@@ -183,3 +176,30 @@ def import_command(
     _print_plain(f"\nImported: {counts} written to {out} ({fmt}).", style="green")
     if lenient:
         _print_plain(f"{len(dataset.rejects):,} row(s) set aside, written to {written['rejects']}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("data/demo"), "--out", help="Folder for the demo export."),
+    leads: int = typer.Option(20_000, "--leads", min=100, help="Number of demo leads."),
+    seed: int = typer.Option(7, "--seed", help="Random seed of the demo data."),
+) -> None:
+    """The main job: generate the demo export, validate it, and summarise it."""
+    from mqlscore.config import GeneratorConfig
+    from mqlscore.contract import ContractError, load_folder
+    from mqlscore.synthetic import generate_export
+
+    _print_plain(f"1/2 Generating {leads:,} demo leads into {out}", style="bold")
+    result = generate_export(GeneratorConfig(n_leads=leads, seed=seed), out=out, progress=True)
+    console.print(result.summary())
+    _print_plain(f"2/2 Validating {out} against the data contract", style="bold")
+    try:
+        dataset = load_folder(out)
+    except ContractError as exc:
+        _fail(exc.report)
+    _print_report(dataset.report)
+    _print_verdict(dataset.report)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

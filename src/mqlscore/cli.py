@@ -117,7 +117,8 @@ def validate(
         raise typer.BadParameter("--rejects only applies with --lenient", param_hint="--rejects")
     as_of_time = _as_of_option(as_of)
     try:
-        dataset = load_folder(folder, as_of=as_of_time, lenient=lenient)
+        with console.status(f"Reading and validating {folder} ..."):
+            dataset = load_folder(folder, as_of=as_of_time, lenient=lenient)
     except ContractError as exc:
         _fail(exc.report)
     _print_report(dataset.report)
@@ -157,8 +158,9 @@ def import_command(
         raise typer.BadParameter("must be csv or parquet", param_hint="--format")
     as_of_time = _as_of_option(as_of)
     try:
-        tables = import_tables(mapping, source)
-        dataset = validate_tables(tables, as_of=as_of_time, lenient=lenient)
+        with console.status("Reading the raw tables and mapping them onto the contract ..."):
+            tables = import_tables(mapping, source)
+            dataset = validate_tables(tables, as_of=as_of_time, lenient=lenient)
     except MappingError as exc:
         _print_plain(f"Mapping problem: {exc}", style="red")
         raise typer.Exit(1) from None
@@ -194,7 +196,8 @@ def demo(
     console.print(result.summary())
     _print_plain(f"2/2 Validating {out} against the data contract", style="bold")
     try:
-        dataset = load_folder(out)
+        with console.status(f"Reading and validating {out} ..."):
+            dataset = load_folder(out)
     except ContractError as exc:
         _fail(exc.report)
     _print_report(dataset.report)

@@ -45,7 +45,9 @@ def build_training_set(dataset: Dataset, features: FeatureConfig | None = None,
     rows = build_snapshots(dataset.leads, dataset.activities, dataset.outcomes, as_of, snapshots)
     labelled = rows[rows["labelled"]].drop(columns="labelled").reset_index(drop=True)
     if builder is None:
-        builder = FeatureBuilder(features).fit(dataset.leads, _before(dataset.activities, as_of))
+        # fit on what existed at as_of: neither later activities nor later leads
+        known = dataset.leads[dataset.leads["created_at"] <= as_of]
+        builder = FeatureBuilder(features).fit(known, _before(dataset.activities, as_of))
     X = builder.transform(dataset.leads, dataset.activities, labelled)
     counts = {
         "leads": len(dataset.leads),
@@ -62,3 +64,17 @@ def _before(activities: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     if not len(activities):
         return activities
     return activities[activities["occurred_at"] < as_of]
+
+
+def split_by_time(snapshots: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
+                  validation_days: int = 90) -> tuple[np.ndarray, np.ndarray]:
+    """(is_fit, is_validation) masks: validate on the most recent fully labelled
+    ``validation_days``; fit on snapshots whose whole horizon ended before the
+    validation period began (the rows in between are left out, so that no
+    outcome seen in fitting happens during validation)."""
+    t = pd.DatetimeIndex(snapshots["as_of"])
+    horizon = pd.Timedelta(days=horizon_days)
+    val_start = pd.Timestamp(as_of) - horizon - pd.Timedelta(days=validation_days)
+    is_validation = np.asarray((t >= val_start) & (t + horizon <= pd.Timestamp(as_of)))
+    is_fit = np.asarray(t + horizon <= val_start)
+    return is_fit, is_validation

@@ -69,13 +69,23 @@ class FeatureBuilder:
         types = activities["activity_type"].value_counts() if len(activities) else pd.Series(dtype=int)
         unknown = [t for t, n in types.items() if t not in CANONICAL_ACTIVITY_TYPES and n >= cfg.min_category_count]
         families += [f"act:{t}" for t in sorted(unknown)]
-        pages = activities.loc[activities["activity_type"] == "page_view", "detail"] if len(activities) else None
+        pages = (activities.loc[activities["activity_type"] == "page_view", "detail"]
+                 if len(activities) and "detail" in activities else None)  # detail is optional
         if pages is not None and len(pages):
             parsed = categorise_details(pages, cfg.page_rules)
             seg = parsed.loc[parsed["category"] == UNCATEGORISED, "segment"].value_counts()
             families += [f"page:section:{s}" for s, n in sorted(seg.items()) if n >= cfg.min_category_count]
-        families += ["page:other", "act:other"]
-        return families
+        # One family per feature name: a learned family named like a fixed one (an
+        # activity type called "other") or like another spelling ("G2-Intent" next to
+        # "g2_intent") is dropped, and its events fall into act:other / page:other.
+        fallback = ["page:other", "act:other"]
+        taken = {safe_name(f) for f in fallback}
+        unique: list[str] = []
+        for family in families:
+            if safe_name(family) not in taken:
+                taken.add(safe_name(family))
+                unique.append(family)
+        return unique + fallback
 
     def _levels(self, values: pd.Series) -> list[str]:
         counts = pd.Series(values).dropna().astype(str).value_counts()
@@ -138,7 +148,9 @@ class FeatureBuilder:
         family = family.where(family.isin(index.keys()) | family.isna(), "act:other")
         pages = types == "page_view"
         if pages.any():
-            parsed = categorise_details(activities.loc[pages, "detail"], self.config.page_rules)
+            details = (activities.loc[pages, "detail"] if "detail" in activities
+                       else pd.Series(None, index=activities.index[pages], dtype=object))  # detail is optional
+            parsed = categorise_details(details, self.config.page_rules)
             page_family = "page:" + parsed["category"].astype(str)
             section = "page:section:" + parsed["segment"].astype(str)
             page_family = page_family.where(parsed["category"] != UNCATEGORISED, section)
@@ -219,10 +231,10 @@ class FeatureBuilder:
         role_events = SortedEvents.build(ev_acc[with_role] * len(roles) + ev_role[with_role],
                                          lead_events.ns[with_role], None, base_ns, span)
         snap_account = account[snap_lead]
-        committee = acct.committee_activity(role_events, lead_events, snap_lead, snap_account, lead_role, snap_ns,
-                                            cfg.committee_window_days)
         has_acc = account >= 0
         members = SortedEvents.build(account[has_acc], created_ns[has_acc], np.flatnonzero(has_acc), base_ns, span)
+        committee = acct.committee_activity(role_events, lead_events, snap_lead, snap_account, lead_role, snap_ns,
+                                            cfg.committee_window_days, members=members, lead_created_ns=created_ns)
         engaged, known = acct.engaged_and_known_leads(members, lead_events, created_ns, snap_lead, snap_account,
                                                       snap_ns, cfg.committee_window_days)
         high = np.isin(np.array(self.families_, dtype=object)[lead_events.payload], acct.HIGH_INTENT_FAMILIES) \
@@ -231,7 +243,7 @@ class FeatureBuilder:
         account_events = SortedEvents.build(ev_acc[keep], lead_events.ns[keep], lead_events.entity[keep], base_ns,
                                             span)
         acc_intent = acct.account_intent(account_events, snap_lead, snap_account, snap_ns,
-                                         cfg.account_half_life_days)
+                                         cfg.account_half_life_days, lead_created_ns=created_ns)
         columns: dict[str, np.ndarray] = {
             "account__committee_roles_active": np.where(np.isnan(committee[:, 0]), np.nan, committee.sum(axis=1)),
         }

@@ -84,6 +84,9 @@ def time_frame(*ns_arrays: np.ndarray, n_entities: int) -> tuple[int, int]:
     if not present:
         return 0, 2
     lo = min(int(a.min()) for a in present) - 400 * NS_PER_DAY
+    # On the whole-millisecond grid, so that rounding to keys (and so which events
+    # count as "before") does not depend on which other rows are in the frame.
+    lo -= lo % 1_000_000
     hi = max(int(a.max()) for a in present) + NS_PER_DAY
     span = (hi - lo) // 1_000_000 + 2
     if n_entities * span >= 2**62:

@@ -28,6 +28,8 @@ def _outcome_ns(leads: pd.DataFrame, outcomes: pd.DataFrame, column: str) -> np.
     if outcomes is None or not len(outcomes) or column not in outcomes:
         return np.full(len(leads), NEVER, np.int64)
     times = outcomes.dropna(subset=[column]).groupby("lead_id")[column].min()
+    if times.empty:  # e.g. nobody disqualified (mapping an empty datetime Series fails)
+        return np.full(len(leads), NEVER, np.int64)
     mapped = leads["lead_id"].map(times)
     ns = np.full(len(leads), NEVER, np.int64)
     given = mapped.notna().to_numpy()

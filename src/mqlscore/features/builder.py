@@ -129,14 +129,18 @@ class FeatureBuilder:
         base_ns, span = time_frame(ev_ns, snap_ns, created_ns, n_entities=n_entities)
         lead_events = SortedEvents.build(ev_lead, ev_ns, ev_family, base_ns, span)
 
+        facts = fitf.lead_facts(leads)
         blocks = [
-            self._fit_block(leads, snap_lead, snap_ns, created_ns),
-            self._intent_block(lead_events, len(leads), snap_lead, snap_ns),
-            self._account_block(leads, account, lead_events, created_ns, snap_lead, snap_ns, base_ns, span),
+            self._fit_block(leads, facts, snap_lead, snap_ns, created_ns),
+            *self._intent_block(lead_events, len(leads), snap_lead, snap_ns),
+            self._account_block(facts, account, lead_events, created_ns, snap_lead, snap_ns, base_ns, span),
         ]
         out = pd.concat(blocks, axis=1)
         out.index = snapshots.index
-        return out[self.feature_names_]
+        # The blocks come in the registry's order; selecting columns would copy them all.
+        if list(out.columns) != self.feature_names_:
+            raise RuntimeError("feature blocks out of step with the feature registry")
+        return out
 
     def family_codes(self, activities: pd.DataFrame) -> np.ndarray:
         """The signal family of each activity, as an index into ``families_``."""
@@ -173,9 +177,8 @@ class FeatureBuilder:
         text = text.where(text.isin(levels), OTHER)
         return pd.Categorical(text, categories=levels)
 
-    def _fit_block(self, leads: pd.DataFrame, snap_lead: np.ndarray, snap_ns: np.ndarray,
+    def _fit_block(self, leads: pd.DataFrame, facts: pd.DataFrame, snap_lead: np.ndarray, snap_ns: np.ndarray,
                    created_ns: np.ndarray) -> pd.DataFrame:
-        facts = fitf.lead_facts(leads)
         cols: dict[str, Any] = {}
         for name in fitf.CATEGORICAL_FIT:
             cols[f"fit__{name}"] = self._categorical(name, facts[name].to_numpy()[snap_lead])
@@ -194,37 +197,32 @@ class FeatureBuilder:
         return pd.DataFrame(cols)
 
     def _intent_block(self, events: SortedEvents, n_leads: int, snap_lead: np.ndarray,
-                      snap_ns: np.ndarray) -> pd.DataFrame:
+                      snap_ns: np.ndarray) -> list[pd.DataFrame]:
         cfg = self.config
-        n_fam = len(self.families_)
-        parts = intent.family_intent(events, n_fam, snap_lead, snap_ns, cfg.half_lives_days, cfg.windows_days)
-        columns: dict[str, np.ndarray] = {}
-        for f, family in enumerate(self.families_):
-            base = f"intent__{safe_name(family)}"
-            for h in cfg.half_lives_days:
-                columns[f"{base}__decay_{h:g}d"] = parts[f"decay_{h:g}"][:, f]
-            for w in cfg.windows_days:
-                columns[f"{base}__count_{w}d"] = parts[f"count_{w}"][:, f]
-            columns[f"{base}__days_since"] = parts["days_since"][:, f]
+        measures = intent.intent_measures(cfg.half_lives_days, cfg.windows_days)
+        cube = intent.family_intent(events, len(self.families_), snap_lead, snap_ns, cfg.half_lives_days,
+                                    cfg.windows_days)
+        names = [f"intent__{safe_name(family)}__{m}" for family in self.families_ for m in measures]
+        families = pd.DataFrame(cube.reshape(len(snap_ns), -1), columns=names, copy=False)
+        since = cube[:, :, -1]
         with np.errstate(all="ignore"):
-            any_since = np.where(np.isnan(parts["days_since"]).all(axis=1), np.nan,
-                                 np.nanmin(np.where(np.isnan(parts["days_since"]), np.inf, parts["days_since"]),
-                                           axis=1))
-        columns["intent__any__days_since"] = any_since.astype(np.float32)
-        for w in cfg.windows_days:
-            columns[f"intent__any__count_{w}d"] = parts[f"count_{w}"].sum(axis=1)
+            any_since = np.where(np.isnan(since).all(axis=1), np.nan, np.nanmin(np.nan_to_num(since, nan=np.inf),
+                                                                               axis=1))
+        columns: dict[str, np.ndarray] = {"intent__any__days_since": any_since.astype(np.float32)}
+        for j, w in enumerate(cfg.windows_days):
+            columns[f"intent__any__count_{w}d"] = cube[:, :, len(cfg.half_lives_days) + j].sum(axis=1)
         family_index = {f: i for i, f in enumerate(self.families_)}
         milestones = intent.milestone_times(events, n_leads, family_index)
         columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_ns)
-        return pd.DataFrame(columns)
+        return [families, pd.DataFrame(columns)]
 
-    def _account_block(self, leads: pd.DataFrame, account: np.ndarray, lead_events: SortedEvents,
+    def _account_block(self, facts: pd.DataFrame, account: np.ndarray, lead_events: SortedEvents,
                        created_ns: np.ndarray, snap_lead: np.ndarray, snap_ns: np.ndarray, base_ns: int,
                        span: int) -> pd.DataFrame:
         cfg = self.config
         roles = acct.COMMITTEE_ROLES
         role_of = {r: i for i, r in enumerate(roles)}
-        lead_role = fitf.lead_facts(leads)["committee_role"].map(role_of).fillna(-1).to_numpy(np.int64)
+        lead_role = facts["committee_role"].map(role_of).fillna(-1).to_numpy(np.int64)
         ev_acc = account[lead_events.entity]
         ev_role = lead_role[lead_events.entity]
         with_role = (ev_acc >= 0) & (ev_role >= 0)

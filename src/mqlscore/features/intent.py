@@ -28,18 +28,24 @@ def _pair_ranges(events: SortedEvents, snap_entity: np.ndarray, snap_ns: np.ndar
     return events.start_of(snap_entity), events.count_before(snap_entity, snap_ns)
 
 
-def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray, snap_ns: np.ndarray,
-                  half_lives: Sequence[float], windows: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per snapshot and family: decayed counts (one array per half-life), counts
-    in each recent window and days since the last event (NaN when none).
+def intent_measures(half_lives: Sequence[float], windows: Sequence[int]) -> list[str]:
+    """Names of the per-family measures, in the order ``family_intent`` lays them out."""
+    return [f"decay_{h:g}d" for h in half_lives] + [f"count_{w}d" for w in windows] + ["days_since"]
 
-    Returns arrays of shape (n_snapshots, n_families), keyed ``decay_<h>``,
-    ``count_<w>`` and ``days_since``.
+
+def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray, snap_ns: np.ndarray,
+                  half_lives: Sequence[float], windows: Sequence[int]) -> np.ndarray:
+    """Per snapshot, family and measure (see :func:`intent_measures`): decayed
+    counts at each half-life, counts in each recent window [t - w, t), and days
+    since the last event (NaN when none).
+
+    One float32 array of shape (n_snapshots, n_families, n_measures): reshaped to
+    (n_snapshots, n_families * n_measures) it is the feature block itself, so
+    no copy is made for a million snapshots.
     """
-    n = len(snap_ns)
-    out = {f"decay_{h:g}": np.zeros((n, n_families), np.float32) for h in half_lives}
-    out.update({f"count_{w}": np.zeros((n, n_families), np.float32) for w in windows})
-    out["days_since"] = np.full((n, n_families), np.nan, np.float32)
+    n, H, W = len(snap_ns), len(half_lives), len(windows)
+    out = np.zeros((n, n_families, H + W + 1), np.float32)
+    out[:, :, -1] = np.nan
     if n == 0 or len(events) == 0:
         return out
     start, end = _pair_ranges(events, snap_entity, snap_ns)
@@ -50,13 +56,14 @@ def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray
         age = (snap_ns[lo:hi][snap] - events.ns[event]) / NS_PER_DAY
         cell = snap * n_families + events.payload[event]
         size = (hi - lo) * n_families
-        for h in half_lives:
-            out[f"decay_{h:g}"][lo:hi] = np.bincount(cell, np.exp2(-age / h), size).reshape(hi - lo, -1)
-        for w in windows:
-            out[f"count_{w}"][lo:hi] = np.bincount(cell, age < w, size).reshape(hi - lo, -1)
+        block = out[lo:hi]
+        for j, h in enumerate(half_lives):
+            block[:, :, j] = np.bincount(cell, np.exp2(-age / h), size).reshape(hi - lo, -1)
+        for j, w in enumerate(windows):
+            block[:, :, H + j] = np.bincount(cell, age <= w, size).reshape(hi - lo, -1)
         youngest = np.full(size, np.inf)
         np.minimum.at(youngest, cell, age)
-        out["days_since"][lo:hi] = np.where(np.isinf(youngest), np.nan, youngest).reshape(hi - lo, -1)
+        block[:, :, -1] = np.where(np.isinf(youngest), np.nan, youngest).reshape(hi - lo, -1)
     return out
 
 

@@ -243,5 +243,131 @@ def half_lives(
         f"vs rule of thumb {report.rule_of_thumb_log_loss:.4f}. {' '.join(report.notes)}")
 
 
+def _load_settings(config: Optional[Path], horizon_days: Optional[int] = None):  # noqa: ANN202
+    from pydantic import ValidationError
+
+    from mqlscore.config import load_config
+
+    try:
+        settings = load_config(config)
+    except (OSError, ValueError, ValidationError) as exc:
+        _print_plain(f"Config problem in {config}: {exc}", style="red")
+        raise typer.Exit(2) from None
+    if horizon_days is not None:
+        snapshots = settings.snapshots.model_copy(update={"horizon_days": horizon_days})
+        settings = settings.model_copy(update={"snapshots": snapshots})
+    return settings
+
+
+def _load_dataset(data: Path, as_of: Optional[str], lenient: bool = False):  # noqa: ANN202
+    from mqlscore.contract import ContractError, load_folder
+
+    try:
+        with console.status(f"Reading and validating {data} ..."):
+            return load_folder(data, as_of=_as_of_option(as_of), lenient=lenient)
+    except ContractError as exc:
+        _fail(exc.report)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Folder holding leads, activities and outcomes."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Train as of this time (default: the folder's)."),
+    horizon_days: Optional[int] = typer.Option(None, "--horizon-days", min=1,
+                                               help="Predict an SQL within this many days (default 90)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file."),
+    promote: str = typer.Option("if-better", "--promote", help="if-better, always or never."),
+    report_dir: Path = typer.Option(Path("models"), "--report-dir", help="Where the report and model card go."),
+    no_register: bool = typer.Option(False, "--no-register", help="Do not log to MLflow or register."),
+    force: bool = typer.Option(False, "--force", help="Train even on too little data."),
+) -> None:
+    """Learn fit and intent weights from conversions; compare, register, promote."""
+    from mqlscore.training import NotEnoughData, train as run_training
+
+    if promote not in ("if-better", "always", "never"):
+        raise typer.BadParameter("must be if-better, always or never", param_hint="--promote")
+    settings = _load_settings(config, horizon_days)
+    dataset = _load_dataset(data, as_of)
+    try:
+        with console.status("Training ...") as status:
+            result = run_training(dataset, settings, force=force, report_dir=report_dir, register=not no_register,
+                                  promote=promote, say=lambda m: status.update(f"Training: {m} ..."))
+    except NotEnoughData as exc:
+        _print_plain(str(exc), style="bold red")
+        raise typer.Exit(1) from None
+    _print_training_summary(result)
+
+
+def _print_training_summary(result) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    table = Table(title="Validation (most recent fully labelled period)")
+    for col in ("model", "ROC-AUC", "PR-AUC", "log loss", "Brier"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, metrics in result.metrics().items():
+        mark = " (champion)" if name == result.champion else ""
+        table.add_row(name + mark, f"{metrics['roc_auc']:.3f}", f"{metrics['pr_auc']:.3f}",
+                      f"{metrics['log_loss']:.4f}", f"{metrics['brier']:.4f}")
+    console.print(table)
+    t = result.threshold
+    _print_plain(f"MQL threshold ({t.detail}): probability {t.probability:.3f} = score {t.score:.0f}; "
+                 f"about {t.mqls_per_week:.0f} MQLs/week, {t.sql_rate:.0%} of them SQL within the horizon, "
+                 f"{t.share_of_sqls:.0%} of all SQLs captured.")
+    tiers = result.candidates[result.champion].evaluation.tiers
+    tier_table = Table(title=f"Tiers of the champion ({result.champion})")
+    for col in tiers.columns:
+        tier_table.add_column(str(col), justify="right")
+    for row in tiers.itertuples(index=False):
+        tier_table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(tier_table)
+    if result.registration is not None:
+        r = result.registration
+        _print_plain(f"Registered as version {r.version} ({r.model_uri}); {r.decision}.")
+    _print_plain(f"Report and model card in {result.report_dir}/ ({result.seconds.get('total', 0):.0f} s).")
+
+
+@app.command()
+def score(
+    data: Path = typer.Option(..., "--data", help="Folder holding leads and activities (outcomes optional)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Score as of this time (default: the folder's)."),
+    model: Optional[str] = typer.Option(None, "--model", help="MLflow model URI (default models:/NAME@champion)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (for the model name)."),
+) -> None:
+    """Score every lead open at the as-of time, with reasons."""
+    import json
+
+    from mqlscore.features import open_leads_at
+    from mqlscore.registry import load_scoring_model
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter("must end in .csv or .parquet", param_hint="--out")
+    settings = _load_settings(config)
+    uri = model or f"models:/{settings.train.model_name}@champion"
+    dataset = _load_dataset(data, as_of)
+    try:
+        with console.status(f"Loading {uri} ..."):
+            scoring_model = load_scoring_model(uri)
+    except LookupError as exc:
+        _print_plain(f"{exc}\nTrain one first: mqlscore train --data DIR", style="bold red")
+        raise typer.Exit(1) from None
+    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of)
+    with console.status(f"Scoring {len(rows):,} open leads ..."):
+        scored = scoring_model.score(dataset.leads, dataset.activities, rows)
+    scored["reasons_json"] = [json.dumps(r) for r in scored.pop("reasons")]
+    columns = ["lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
+               "base_points", "reasons_json", "reasons_text", "model_name", "model_version"]
+    scored = scored[columns]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        scored.to_csv(out, index=False)
+    else:
+        scored.to_parquet(out, index=False)
+    counts = scored["tier"].value_counts().reindex(["A", "B", "C", "D"], fill_value=0)
+    _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {uri} "
+                 f"(v{scoring_model.metadata.get('model_version')}): {int(scored['is_mql'].sum()):,} MQLs; "
+                 f"tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f". Written to {out}.")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

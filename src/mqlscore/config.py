@@ -90,12 +90,50 @@ class SnapshotConfig(_Section):
     )
 
 
+class ScoringConfig(_Section):
+    """How a probability becomes a 0-100 score, a tier and the MQL flag."""
+
+    points_at_base_rate: float = Field(50.0, description="Score of a lead whose odds equal the base rate's.")
+    points_to_double_odds: float = Field(10.0, gt=0, description="Points added per doubling of the odds.")
+    tier_cutoffs: tuple[float, float, float] = Field(
+        (70.0, 55.0, 40.0), description="Lowest score of tiers A, B and C; below C is D."
+    )
+    threshold_policy: Literal["f1", "capacity", "sql_rate"] = Field(
+        "f1", description="How the MQL threshold is chosen on validation: best F1 (default), a sales capacity "
+        "(mqls_per_week), or a target SQL rate among MQLs (target_sql_rate)."
+    )
+    mqls_per_week: float | None = Field(None, gt=0, description="Sales capacity for policy 'capacity'.")
+    target_sql_rate: float | None = Field(None, gt=0, lt=1, description="Target for policy 'sql_rate'.")
+    top_reasons: int = Field(5, ge=1, le=20, description="Reasons kept per lead.")
+
+
+class TrainConfig(_Section):
+    """How ``mqlscore train`` fits, compares and registers models."""
+
+    model_name: str = Field("mqlscore", description="Registered model name in MLflow.")
+    experiment: str = Field("mqlscore", description="MLflow experiment name.")
+    validation_days: int = Field(90, ge=14, description="Most recent fully labelled period used to validate.")
+    min_leads: int = Field(500, ge=10, description="Below this many leads training refuses (unless forced).")
+    min_conversions: int = Field(50, ge=5, description="Below this many SQLs training refuses (unless forced).")
+    min_validation_conversions: int = Field(
+        20, ge=1, description="Below this many SQLs in the validation period training refuses (unless forced)."
+    )
+    gbm_min_conversions: int = Field(
+        300, ge=10, description="Below this many SQLs in the fitting period only the scorecard is trained."
+    )
+    optuna_trials: int = Field(0, ge=0, description="LightGBM hyper-parameter search trials (0: defaults).")
+    estimate_half_lives: bool = Field(True, description="Estimate a half-life per signal family for the report.")
+    seed: int = 0
+
+
 class Settings(_Section):
     """All sections together, as read from a ``--config`` YAML file."""
 
     generator: GeneratorConfig = GeneratorConfig()
     features: FeatureConfig = FeatureConfig()
     snapshots: SnapshotConfig = SnapshotConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    train: TrainConfig = TrainConfig()
 
 
 def load_config(path: Path | None) -> Settings:

@@ -1,0 +1,1 @@
+"""Models: the points scorecard, LightGBM, calibration and the hand-set baseline."""

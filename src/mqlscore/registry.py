@@ -1,0 +1,207 @@
+"""Experiment tracking and the model registry (MLflow), imported lazily.
+
+The embedded default is a SQLite tracking store in the working directory
+(``sqlite:///mlflow.db``), never the deprecated ``./mlruns`` file store;
+``MLFLOW_TRACKING_URI`` points it at a real server instead. Each training run is
+logged as one MLflow model (a pyfunc that scores raw contract data) registered
+under one name; the alias ``champion`` moves only through the promotion gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+CHAMPION = "champion"
+LEAD_COLUMNS = ("lead_id", "created_at", "account_id", "company_name", "email", "job_title", "org_type",
+                "employee_count", "bed_count", "covered_lives", "country", "state", "ehr_vendor", "lead_source")
+OUTPUT_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql", "fit_points", "intent_points", "reasons",
+                  "reasons_text", "model_name", "model_version")
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def configure() -> Any:
+    """Point MLflow at the tracking store and return the module."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    return mlflow
+
+
+def _pyfunc_class() -> type:
+    """The pyfunc wrapper, defined on first use so that importing this module
+    does not import MLflow."""
+    import mlflow.pyfunc
+
+    class MQLScoreModel(mlflow.pyfunc.PythonModel):
+        """Scores raw contract data: one row per lead, its activities as a JSON list."""
+
+        def load_context(self, context: Any) -> None:
+            from mqlscore.scoring import ScoringModel
+
+            self.scoring_model = ScoringModel.load(Path(context.artifacts["scoring_model"]))
+
+        def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+            from mqlscore.scoring import score_request_frame
+
+            as_of = (params or {}).get("as_of") or None
+            out = score_request_frame(self.scoring_model, model_input, as_of)
+            out["reasons"] = [json.dumps(r) for r in out["reasons"]]
+            return out[list(OUTPUT_COLUMNS)]
+
+    return MQLScoreModel
+
+
+def signature() -> Any:
+    """Input: the contract's lead columns plus ``activities`` (a JSON list); a
+    param ``as_of`` (ISO-8601; empty for now). Output: the score columns."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    numeric = {"employee_count", "bed_count", "covered_lives"}
+    inputs = Schema([ColSpec("double" if c in numeric else "string", c, required=c in ("lead_id", "created_at"))
+                     for c in LEAD_COLUMNS] + [ColSpec("string", "activities", required=False)])
+    outputs = Schema([ColSpec("string", "lead_id"), ColSpec("double", "probability"), ColSpec("double", "score"),
+                      ColSpec("string", "tier"), ColSpec("boolean", "is_mql"), ColSpec("double", "fit_points"),
+                      ColSpec("double", "intent_points"), ColSpec("string", "reasons"),
+                      ColSpec("string", "reasons_text"), ColSpec("string", "model_name"),
+                      ColSpec("string", "model_version")])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema([ParamSpec("as_of", "string", "")]))
+
+
+def requirements() -> list[str]:
+    """Explicit requirements (inference would cost seconds in a subprocess)."""
+    from importlib.metadata import version
+
+    names = ("mlflow", "numpy", "pandas", "pyarrow", "pandera", "pydantic", "lightgbm", "scikit-learn", "scipy",
+             "pyyaml")
+    return [f"{n}=={version(n)}" for n in names]
+
+
+@dataclass
+class Registration:
+    """Where a run's model went and whether it became the champion."""
+
+    run_id: str
+    model_uri: str
+    version: str
+    promoted: bool
+    decision: str
+    new_log_loss: float
+    champion_log_loss: float | None
+
+
+def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, params: dict[str, Any],
+                     metrics: dict[str, float], artifacts_dir: Path, feature_definition: dict[str, Any],
+                     fingerprint: dict[str, Any], new_log_loss: float, champion_log_loss_fn: Any,
+                     promote: str) -> Registration:
+    """Log one training run, register its model and apply the promotion gate.
+
+    ``champion_log_loss_fn(scoring_model_of_current_champion) -> float`` scores
+    the current champion on the same validation rows; ``promote`` is
+    ``if-better`` (default), ``always`` or ``never``.
+    """
+    import tempfile
+
+    mlflow = configure()
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment(experiment)
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_params(_flatten(params))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        mlflow.log_dict(feature_definition, "feature_definition.json")
+        mlflow.log_artifacts(str(artifacts_dir), artifact_path="report")
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = scoring_model.save(Path(tmp) / "scoring_model")
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=_pyfunc_class()(), artifacts={"scoring_model": str(model_dir)},
+                signature=signature(), pip_requirements=requirements(), code_paths=[str(_package_dir())],
+            )
+        version = mlflow.register_model(info.model_uri, model_name).version
+        current = _champion_version(client, model_name)
+        champion_loss = None
+        if current is None:
+            promoted, decision = promote != "never", "no champion yet"
+        elif promote == "always":
+            promoted, decision = True, "promotion forced (--promote always)"
+        elif promote == "never":
+            promoted, decision = False, "promotion disabled (--promote never)"
+        else:
+            champion_loss = float(champion_log_loss_fn(load_scoring_model(f"models:/{model_name}@{CHAMPION}")))
+            promoted = new_log_loss < champion_loss
+            decision = (f"validation log loss {new_log_loss:.5f} vs champion v{current} {champion_loss:.5f}: "
+                        + ("better, promoted" if promoted else "not better, champion kept"))
+        if promoted:
+            client.set_registered_model_alias(model_name, CHAMPION, version)
+        mlflow.set_tags({"promotion_decision": decision, "promoted": str(promoted),
+                         "registered_version": str(version)})
+        mlflow.log_metric("promotion_new_log_loss", new_log_loss)
+        if champion_loss is not None:
+            mlflow.log_metric("promotion_champion_log_loss", champion_loss)
+        return Registration(run.info.run_id, info.model_uri, str(version), promoted, decision, new_log_loss,
+                            champion_loss)
+
+
+def _champion_version(client: Any, model_name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except Exception:  # noqa: BLE001 - MLflow raises a generic error when the model or alias is absent
+        return None
+
+
+def _package_dir() -> Path:
+    import mqlscore
+
+    return Path(mqlscore.__file__).parent
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:500]
+    return flat
+
+
+def load_scoring_model(uri: str) -> Any:
+    """The ``ScoringModel`` inside a registered MLflow model (e.g. ``models:/mqlscore@champion``)."""
+    mlflow = configure()
+    try:
+        loaded = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow's errors vary by store; say what was asked for
+        raise LookupError(f"cannot load model {uri!r} from {tracking_uri()}: {exc}") from exc
+    model = loaded.unwrap_python_model().scoring_model
+    if uri.startswith("models:/"):
+        name, version = model_version_of(uri)
+        model.metadata.update(model_name=name, model_version=version)
+    return model
+
+
+def model_version_of(uri: str) -> tuple[str, str]:
+    """(name, version) of a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI."""
+    configure()
+    from mlflow import MlflowClient
+
+    rest = uri.removeprefix("models:/")
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        return name, str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    name, _, version = rest.partition("/")
+    return name, version

@@ -32,6 +32,7 @@ def tracking_uri() -> str:
 def configure() -> Any:
     """Point MLflow at the tracking store and return the module."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
@@ -39,28 +40,17 @@ def configure() -> Any:
     return mlflow
 
 
-def _pyfunc_class() -> type:
-    """The pyfunc wrapper, defined on first use so that importing this module
-    does not import MLflow."""
-    import mlflow.pyfunc
-
-    class MQLScoreModel(mlflow.pyfunc.PythonModel):
-        """Scores raw contract data: one row per lead, its activities as a JSON list."""
-
-        def load_context(self, context: Any) -> None:
-            from mqlscore.scoring import ScoringModel
-
-            self.scoring_model = ScoringModel.load(Path(context.artifacts["scoring_model"]))
-
-        def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-            from mqlscore.scoring import score_request_frame
-
-            as_of = (params or {}).get("as_of") or None
-            out = score_request_frame(self.scoring_model, model_input, as_of)
-            out["reasons"] = [json.dumps(r) for r in out["reasons"]]
-            return out[list(OUTPUT_COLUMNS)]
-
-    return MQLScoreModel
+def input_example() -> pd.DataFrame:
+    """A made-up lead (no real person) showing the input format."""
+    return pd.DataFrame([{
+        "lead_id": "L-EXAMPLE", "created_at": "2026-01-05T15:00:00Z", "account_id": "ACC-EXAMPLE",
+        "job_title": "VP Digital Innovation", "org_type": "health_system", "employee_count": 12000.0,
+        "country": "US", "state": "MA", "ehr_vendor": "epic", "lead_source": "webinar",
+        "activities": json.dumps([
+            {"occurred_at": "2026-01-05T15:00:00Z", "activity_type": "webinar_registered", "detail": "Webinar"},
+            {"occurred_at": "2026-01-20T16:30:00Z", "activity_type": "page_view", "detail": "/pricing"},
+            {"occurred_at": "2026-01-21T09:10:00Z", "activity_type": "baa_request", "detail": None}]),
+    }])
 
 
 def signature() -> Any:
@@ -127,9 +117,11 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
         mlflow.log_artifacts(str(artifacts_dir), artifact_path="report")
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = scoring_model.save(Path(tmp) / "scoring_model")
+            code = _scoring_code(Path(tmp) / "code")
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=_pyfunc_class()(), artifacts={"scoring_model": str(model_dir)},
-                signature=signature(), pip_requirements=requirements(), code_paths=[str(_package_dir())],
+                name="model", python_model=str(code / "mlflow_model.py"),
+                artifacts={"scoring_model": str(model_dir)}, signature=signature(), input_example=input_example(),
+                pip_requirements=requirements(), code_paths=[str(code)],
             )
         version = mlflow.register_model(info.model_uri, model_name).version
         current = _champion_version(client, model_name)
@@ -167,6 +159,16 @@ def _package_dir() -> Path:
     import mqlscore
 
     return Path(mqlscore.__file__).parent
+
+
+def _scoring_code(target: Path) -> Path:
+    """A copy of the package as the model needs it: without the synthetic-data
+    generator, the import mappings and caches."""
+    import shutil
+
+    shutil.copytree(_package_dir(), target / "mqlscore",
+                    ignore=shutil.ignore_patterns("synthetic", "mappings", "__pycache__", "*.pyc"))
+    return target / "mqlscore"
 
 
 def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -113,7 +113,8 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, lead_ids: np.ndarray, period_
         k = int(ok[-1]) if len(ok) else 0
         detail = f"target SQL rate among MQLs of {config.target_sql_rate:.0%}"
     else:
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
         k = int(np.argmax(np.where(last_of_tie, f1, -1)))
         detail = "best F1 of MQL flag against SQL within the horizon"
     threshold = float(p_sorted[k])
@@ -157,7 +158,7 @@ class ScoringModel:
 
         raw = self.raw_log_odds(X)
         cal = self.calibrator.logit(raw)
-        prob = 1 / (1 + np.exp(-cal))
+        prob = 0.5 * (1 + np.tanh(0.5 * cal))
         score = self.scale.score(cal)
         out = pd.DataFrame({
             "probability": prob, "score": np.round(score, 1),

@@ -17,22 +17,36 @@ class PlattCalibrator:
         self.max_iter = max_iter
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> PlattCalibrator:
-        """Maximum likelihood for (a, b) by Newton's method (two parameters, no penalty)."""
+        """Maximum likelihood for (a, b) by damped Newton steps on the standardised
+        input (so raw scales in the hundreds, like hand-set points, converge too)."""
         raw = np.asarray(raw, float)
         y = np.asarray(y, float)
         if len(raw) == 0 or y.min() == y.max():
             raise ValueError("calibration needs both outcomes in the validation period")
-        a, b = 1.0, 0.0
-        design = np.column_stack([raw, np.ones_like(raw)])
+        centre, spread = raw.mean(), raw.std() or 1.0
+        z = (raw - centre) / spread
+        design = np.column_stack([z, np.ones_like(z)])
+        rate = np.clip(y.mean(), 1e-6, 1 - 1e-6)
+        theta = np.array([0.0, np.log(rate / (1 - rate))])
+        loss = _log_loss(design @ theta, y)
         for _ in range(self.max_iter):
-            p = 1 / (1 + np.exp(-(a * raw + b)))
+            eta = design @ theta
+            p = _sigmoid(eta)
             grad = design.T @ (p - y)
             hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
             step = np.linalg.solve(hess, grad)
-            a, b = a - step[0], b - step[1]
-            if np.abs(step).max() < 1e-10:
+            shrink = 1.0
+            while shrink > 1e-6:  # halve the step until the likelihood improves
+                candidate = theta - shrink * step
+                new_loss = _log_loss(design @ candidate, y)
+                if new_loss <= loss + 1e-12:
+                    break
+                shrink /= 2
+            theta, improvement, loss = candidate, loss - new_loss, new_loss
+            if np.abs(shrink * step).max() < 1e-10 or improvement < 1e-14:
                 break
-        self.a_, self.b_ = float(a), float(b)
+        self.a_ = float(theta[0] / spread)
+        self.b_ = float(theta[1] - theta[0] * centre / spread)
         return self
 
     def logit(self, raw: np.ndarray) -> np.ndarray:
@@ -41,7 +55,7 @@ class PlattCalibrator:
 
     def proba(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probability."""
-        return 1 / (1 + np.exp(-self.logit(raw)))
+        return _sigmoid(self.logit(raw))
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready."""
@@ -53,6 +67,15 @@ class PlattCalibrator:
         cal = cls()
         cal.a_, cal.b_ = float(data["a"]), float(data["b"])
         return cal
+
+
+def _sigmoid(eta: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * np.asarray(eta, float)))  # no overflow for large |eta|
+
+
+def _log_loss(eta: np.ndarray, y: np.ndarray) -> float:
+    # log(1 + e^eta) - y * eta, written to stay finite for large |eta|
+    return float(np.mean(np.logaddexp(0.0, eta) - y * eta))
 
 
 def cross_fitted_proba(raw: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 2) -> np.ndarray:

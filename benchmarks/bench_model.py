@@ -1,0 +1,110 @@
+"""Benchmark: the champion against the oracle, on leads open at the export time.
+
+Run: ``uv run python benchmarks/bench_model.py [--leads 20000] [--seed 7]``.
+
+Generates (or reuses) a synthetic export, trains with the default settings
+(MLflow in a temporary SQLite store), scores every lead open at the export time
+with the champion, the other learned model and the hand-set 25 %-per-quarter
+baseline, and compares them with the oracle's true probabilities on what
+actually happened in the following 90 days (from the truth folder, which only
+this benchmark reads). Targets (issue 4): champion ROC-AUC >= 0.96 x oracle's,
+average precision >= 0.78 x oracle's, both learned models beating the baseline.
+Writes ``benchmarks/results/model.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    os.chdir(tmp)
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from mqlscore.config import GeneratorConfig, Settings
+    from mqlscore.contract import load_folder
+    from mqlscore.features import open_leads_at
+    from mqlscore.synthetic import default_truth_dir, generate_export
+    from mqlscore.training import BASELINE, train
+
+    folder = ROOT / "data" / "bench" / f"model_{args.leads}_{args.seed}"
+    if not (folder / "leads.csv").exists():
+        generate_export(GeneratorConfig(n_leads=args.leads, seed=args.seed), folder)
+    t0 = time.perf_counter()
+    data = load_folder(folder)
+    result = train(data, Settings(), report_dir=tmp / "report", register=True)
+    train_s = time.perf_counter() - t0
+
+    oracle = pd.read_csv(default_truth_dir(folder) / "oracle.csv").set_index("lead_id")
+    rows = open_leads_at(data.leads, data.outcomes, data.as_of)
+    rows = rows[rows["lead_id"].isin(oracle.index)].reset_index(drop=True)
+    y = oracle.loc[rows["lead_id"], "realised_sql"].to_numpy(bool)
+    table = {"oracle": oracle.loc[rows["lead_id"], "p_sql_horizon"].to_numpy()}
+    champion = result.scoring_model
+    X = champion.builder.transform(data.leads, data.activities, rows)
+    for name, cand in result.candidates.items():
+        if name == BASELINE:
+            points = cand.model.points(champion.builder, data.leads, data.activities, rows, X)["total"]
+            table[name] = points.to_numpy(float)
+        else:
+            model = replace(champion, kind=name, model=cand.model, calibrator=cand.calibrator)
+            table[name] = model.score_features(X, reasons=False)["probability"].to_numpy()
+    t1 = time.perf_counter()
+    champion.score_features(X, reasons=True)
+    score_s = time.perf_counter() - t1
+
+    scores = {name: {"roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
+              for name, p in table.items()}
+    o = scores["oracle"]
+    print(f"{len(rows):,} leads open at {data.as_of}, {int(y.sum()):,} became SQL within 90 days "
+          f"(rate {y.mean():.3f}); champion: {result.champion}")
+    print(f"{'model':<24} {'ROC-AUC':>8} {'x oracle':>9} {'AP':>7} {'x oracle':>9}")
+    for name, s in scores.items():
+        print(f"{name:<24} {s['roc_auc']:>8.4f} {s['roc_auc'] / o['roc_auc']:>9.3f} {s['pr_auc']:>7.4f} "
+              f"{s['pr_auc'] / o['pr_auc']:>9.3f}")
+    c = scores[result.champion]
+    learned = [n for n in result.candidates if n != BASELINE]
+    targets = {
+        "champion_roc_auc_ratio": c["roc_auc"] / o["roc_auc"],
+        "champion_ap_ratio": c["pr_auc"] / o["pr_auc"],
+        "learned_beat_baseline": all(scores[n]["roc_auc"] > scores[BASELINE]["roc_auc"]
+                                     and scores[n]["pr_auc"] > scores[BASELINE]["pr_auc"] for n in learned),
+    }
+    met = targets["champion_roc_auc_ratio"] >= 0.96 and targets["champion_ap_ratio"] >= 0.78 \
+        and targets["learned_beat_baseline"]
+    print(f"targets: ROC-AUC ratio {targets['champion_roc_auc_ratio']:.3f} (>= 0.96), AP ratio "
+          f"{targets['champion_ap_ratio']:.3f} (>= 0.78), learned models beat baseline: "
+          f"{targets['learned_beat_baseline']} -> {'met' if met else 'NOT met'}")
+    print(f"training end to end {train_s:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in result.seconds.items())}); "
+          f"scoring {len(rows):,} leads with reasons {score_s:.1f} s")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "model.json").write_text(json.dumps({
+        "benchmark": "model", "leads": args.leads, "seed": args.seed, "open_leads": len(rows),
+        "positives": int(y.sum()), "champion": result.champion, "scores": scores, "targets": targets,
+        "targets_met": bool(met), "train_seconds": train_s, "stage_seconds": result.seconds,
+        "score_seconds_with_reasons": score_s, "validation": result.metrics(),
+        "threshold": result.threshold.to_dict()}, indent=2, default=float))
+    print(f"results written to {RESULTS / 'model.json'}")
+    np.seterr(all="ignore")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,11 +19,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -37,12 +33,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     os.chdir(tmp)
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     from mqlscore.config import GeneratorConfig, Settings
     from mqlscore.contract import load_folder
     from mqlscore.features import open_leads_at
     from mqlscore.synthetic import default_truth_dir, generate_export
+    from mqlscore.synthetic.truth import compare_with_oracle
     from mqlscore.training import BASELINE, train
 
     folder = ROOT / "data" / "bench" / f"model_{args.leads}_{args.seed}"
@@ -53,33 +48,18 @@ def main() -> None:
     result = train(data, Settings(), report_dir=tmp / "report", register=True)
     train_s = time.perf_counter() - t0
 
-    oracle = pd.read_csv(default_truth_dir(folder) / "oracle.csv").set_index("lead_id")
-    rows = open_leads_at(data.leads, data.outcomes, data.as_of)
-    rows = rows[rows["lead_id"].isin(oracle.index)].reset_index(drop=True)
-    y = oracle.loc[rows["lead_id"], "realised_sql"].to_numpy(bool)
-    table = {"oracle": oracle.loc[rows["lead_id"], "p_sql_horizon"].to_numpy()}
+    table = compare_with_oracle(result, data, default_truth_dir(folder))
     champion = result.scoring_model
+    rows = open_leads_at(data.leads, data.outcomes, data.as_of)
     X = champion.builder.transform(data.leads, data.activities, rows)
-    for name, cand in result.candidates.items():
-        if name == BASELINE:
-            points = cand.model.points(champion.builder, data.leads, data.activities, rows, X)["total"]
-            table[name] = points.to_numpy(float)
-        else:
-            model = replace(champion, kind=name, model=cand.model, calibrator=cand.calibrator)
-            table[name] = model.score_features(X, reasons=False)["probability"].to_numpy()
     t1 = time.perf_counter()
     champion.score_features(X, reasons=True)
     score_s = time.perf_counter() - t1
-
-    scores = {name: {"roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
-              for name, p in table.items()}
+    scores = {name: {"roc_auc": float(r.roc_auc), "pr_auc": float(r.pr_auc)} for name, r in table.iterrows()}
     o = scores["oracle"]
-    print(f"{len(rows):,} leads open at {data.as_of}, {int(y.sum()):,} became SQL within 90 days "
-          f"(rate {y.mean():.3f}); champion: {result.champion}")
-    print(f"{'model':<24} {'ROC-AUC':>8} {'x oracle':>9} {'AP':>7} {'x oracle':>9}")
-    for name, s in scores.items():
-        print(f"{name:<24} {s['roc_auc']:>8.4f} {s['roc_auc'] / o['roc_auc']:>9.3f} {s['pr_auc']:>7.4f} "
-              f"{s['pr_auc'] / o['pr_auc']:>9.3f}")
+    print(f"{table.attrs['open_leads']:,} leads open at {data.as_of}, {table.attrs['positives']:,} became SQL "
+          f"within 90 days; champion: {result.champion}")
+    print(table.round(4).to_string())
     c = scores[result.champion]
     learned = [n for n in result.candidates if n != BASELINE]
     targets = {
@@ -98,12 +78,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model.json").write_text(json.dumps({
         "benchmark": "model", "leads": args.leads, "seed": args.seed, "open_leads": len(rows),
-        "positives": int(y.sum()), "champion": result.champion, "scores": scores, "targets": targets,
+        "positives": table.attrs["positives"], "champion": result.champion, "scores": scores, "targets": targets,
         "targets_met": bool(met), "train_seconds": train_s, "stage_seconds": result.seconds,
         "score_seconds_with_reasons": score_s, "validation": result.metrics(),
         "threshold": result.threshold.to_dict()}, indent=2, default=float))
     print(f"results written to {RESULTS / 'model.json'}")
-    np.seterr(all="ignore")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+SCORE_COLUMNS = ("lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
+                 "base_points", "reasons_json", "reasons_text", "model_name", "model_version")
 
 
 @app.callback()
@@ -185,62 +187,46 @@ def demo(
     out: Path = typer.Option(Path("data/demo"), "--out", help="Folder for the demo export."),
     leads: int = typer.Option(20_000, "--leads", min=100, help="Number of demo leads."),
     seed: int = typer.Option(7, "--seed", help="Random seed of the demo data."),
-) -> None:
-    """The main job: generate the demo export, validate it, and summarise it."""
-    from mqlscore.config import GeneratorConfig
-    from mqlscore.contract import ContractError, load_folder
-    from mqlscore.synthetic import generate_export
-
-    _print_plain(f"1/2 Generating {leads:,} demo leads into {out}", style="bold")
-    result = generate_export(GeneratorConfig(n_leads=leads, seed=seed), out=out, progress=True)
-    console.print(result.summary())
-    _print_plain(f"2/2 Validating {out} against the data contract", style="bold")
-    try:
-        with console.status(f"Reading and validating {out} ..."):
-            dataset = load_folder(out)
-    except ContractError as exc:
-        _fail(exc.report)
-    _print_report(dataset.report)
-    _print_verdict(dataset.report)
-
-
-@app.command("half-lives")
-def half_lives(
-    data: Path = typer.Option(..., "--data", help="Folder holding leads, activities and outcomes."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="As-of time (default: the folder's)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
-    """Learn how fast each signal fades: a half-life per signal family, next to the 20-30 %-per-quarter rule."""
+    """The main job: generate demo data, validate, train, register, and score the open leads."""
+    from mqlscore.config import GeneratorConfig
+    from mqlscore.synthetic import generate_export
+    from mqlscore.synthetic.truth import compare_with_oracle
+    from mqlscore.training import train as run_training
+
+    settings = _load_settings(config)
+    _print_plain(f"1/4 Generating {leads:,} demo leads into {out}", style="bold")
+    result = generate_export(GeneratorConfig(n_leads=leads, seed=seed), out=out, progress=True)
+    console.print(result.summary())
+    _print_plain(f"2/4 Validating {out} against the data contract", style="bold")
+    dataset = _load_dataset(out, None)
+    _print_report(dataset.report)
+    _print_verdict(dataset.report)
+    _print_plain("3/4 Training the scorecard and LightGBM, next to the hand-set baseline", style="bold")
+    with console.status("Training ...") as status:
+        trained = run_training(dataset, settings, report_dir=Path("models"),
+                               say=lambda m: status.update(f"Training: {m} ..."))
+    _print_training_summary(trained)
+    with console.status("Comparing with the oracle ..."):
+        table = compare_with_oracle(trained, dataset, result.truth_out)
+    _print_oracle(table)
+    _print_plain("4/4 Scoring the leads open now", style="bold")
+    scores = out.with_name(out.name + "-scores.csv")
+    _write_scores(dataset, trained.scoring_model, scores, f"the new model (v{trained.registration.version})")
+
+
+def _print_oracle(table) -> None:  # noqa: ANN001
     from rich.table import Table
 
-    from mqlscore.config import load_config
-    from mqlscore.contract import ContractError, load_folder
-    from mqlscore.features import FeatureBuilder
-    from mqlscore.features.decay import estimate_half_lives
-
-    settings = load_config(config)
-    try:
-        with console.status(f"Reading and validating {data} ..."):
-            dataset = load_folder(data, as_of=_as_of_option(as_of))
-    except ContractError as exc:
-        _fail(exc.report)
-    with console.status("Fitting a half-life per signal family (about a minute for 20,000 leads) ..."):
-        builder = FeatureBuilder(settings.features).fit(dataset.leads, dataset.activities)
-        report = estimate_half_lives(builder, dataset.leads, dataset.activities, dataset.outcomes, dataset.as_of)
-    table = Table(title="Learned half-lives (identified signals first)")
-    table.add_column("signal", no_wrap=True)
-    for col in ("days (95% CI)", "lost/qtr", "weight", "events", "identified"):
-        table.add_column(col, justify="right")
-    for row in report.table().itertuples():
-        interval = f"{row.half_life_days:.0f} ({row.low_days:.0f}-{row.high_days:.0f})" if row.identified \
-            else f"{row.half_life_days:.0f}"
-        table.add_row(row.family, interval, f"{row.lost_per_quarter:.0%}", f"{row.weight:+.2f}", f"{row.events:,}",
-                      "yes" if row.identified else "no")
-    console.print(table)
-    _print_plain(
-        f"Rule of thumb: 25 % lost per quarter = half-life {report.rule_of_thumb_half_life:.0f} days for every signal.\n"
-        f"Validation log loss (hazard model, last 90 days): learned {report.validation_log_loss:.4f} "
-        f"vs rule of thumb {report.rule_of_thumb_log_loss:.4f}. {' '.join(report.notes)}")
+    view = Table(title=f"Leads open at the export time ({table.attrs['open_leads']:,}; "
+                       f"{table.attrs['positives']:,} became SQL within the horizon) against the truth")
+    for col in ("model", "ROC-AUC", "x oracle", "PR-AUC", "x oracle"):
+        view.add_column(col, justify="left" if col == "model" else "right")
+    for name, row in table.iterrows():
+        view.add_row(str(name), f"{row.roc_auc:.3f}", f"{row.roc_auc_vs_oracle:.3f}", f"{row.pr_auc:.3f}",
+                     f"{row.pr_auc_vs_oracle:.3f}")
+    console.print(view)
 
 
 def _load_settings(config: Optional[Path], horizon_days: Optional[int] = None):  # noqa: ANN202
@@ -298,6 +284,14 @@ def train(
     _print_training_summary(result)
 
 
+def _cell(column: str, value: object) -> str:
+    if isinstance(value, float):
+        if "share" in column or "rate" in column or column.startswith("mean_"):
+            return f"{value:.1%}"
+        return f"{value:.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def _print_training_summary(result) -> None:  # noqa: ANN001
     from rich.table import Table
 
@@ -318,11 +312,12 @@ def _print_training_summary(result) -> None:  # noqa: ANN001
     for col in tiers.columns:
         tier_table.add_column(str(col), justify="right")
     for row in tiers.itertuples(index=False):
-        tier_table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        tier_table.add_row(*[_cell(col, v) for col, v in zip(tiers.columns, row)])
     console.print(tier_table)
     if result.registration is not None:
         r = result.registration
-        _print_plain(f"Registered as version {r.version} ({r.model_uri}); {r.decision}.")
+        name = result.scoring_model.metadata.get("model_name", "mqlscore")
+        _print_plain(f"Registered as models:/{name}/{r.version}; {r.decision}.")
     _print_plain(f"Report and model card in {result.report_dir}/ ({result.seconds.get('total', 0):.0f} s).")
 
 
@@ -335,9 +330,6 @@ def score(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (for the model name)."),
 ) -> None:
     """Score every lead open at the as-of time, with reasons."""
-    import json
-
-    from mqlscore.features import open_leads_at
     from mqlscore.registry import load_scoring_model
 
     if out.suffix.lower() not in (".csv", ".parquet"):
@@ -351,22 +343,29 @@ def score(
     except LookupError as exc:
         _print_plain(f"{exc}\nTrain one first: mqlscore train --data DIR", style="bold red")
         raise typer.Exit(1) from None
+    _write_scores(dataset, scoring_model, out, uri)
+
+
+def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
+    """Score every lead open at the dataset's as-of time and write the score file."""
+    import json
+
+    from mqlscore.features import open_leads_at
+
     rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of)
     with console.status(f"Scoring {len(rows):,} open leads ..."):
         scored = scoring_model.score(dataset.leads, dataset.activities, rows)
     scored["reasons_json"] = [json.dumps(r) for r in scored.pop("reasons")]
-    columns = ["lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
-               "base_points", "reasons_json", "reasons_text", "model_name", "model_version"]
-    scored = scored[columns]
+    scored = scored[list(SCORE_COLUMNS)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        scored.to_csv(out, index=False)
-    else:
+    if out.suffix.lower() == ".parquet":
         scored.to_parquet(out, index=False)
+    else:
+        scored.to_csv(out, index=False)
     counts = scored["tier"].value_counts().reindex(["A", "B", "C", "D"], fill_value=0)
-    _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {uri} "
-                 f"(v{scoring_model.metadata.get('model_version')}): {int(scored['is_mql'].sum()):,} MQLs; "
-                 f"tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f". Written to {out}.")
+    _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {source}: "
+                 f"{int(scored['is_mql'].sum()):,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+                 + f". Written to {out}.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -33,8 +33,11 @@ def configure() -> Any:
     """Point MLflow at the tracking store and return the module."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import logging
+
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the CLI's own output readable
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_registry_uri(tracking_uri())
     return mlflow

@@ -285,6 +285,8 @@ def train(
 
 
 def _cell(column: str, value: object) -> str:
+    if isinstance(value, float) and value != value:
+        return "-"
     if isinstance(value, float):
         if "share" in column or "rate" in column or column.startswith("mean_"):
             return f"{value:.1%}"

@@ -22,7 +22,10 @@ test-all: setup
 	$(UV) run pytest
 
 bench: setup
-	$(UV) run python benchmarks/run_all.py
+	$(UV) run python benchmarks/bench_generate.py
+	$(UV) run python benchmarks/bench_features.py
+	$(UV) run python benchmarks/bench_decay.py
+	$(UV) run python benchmarks/bench_model.py
 
 clean:
 	rm -rf data mlflow.db mlruns .pytest_cache

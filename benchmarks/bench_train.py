@@ -1,0 +1,58 @@
+"""Benchmark: end-to-end training time by stage at a given size.
+
+Run: ``uv run python benchmarks/bench_train.py [--leads 100000]`` (uses the
+export that ``bench_features.py`` prepares in ``data/bench/``: 20 activities
+per lead). Aim (issue 4): 100,000 leads / 2,000,000 activities trained in under
+3 minutes beyond feature building. MLflow goes to a temporary SQLite store.
+Writes ``benchmarks/results/train.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=100_000)
+    args = parser.parse_args()
+    from bench_features import prepare
+
+    folder = prepare(args.leads)
+    tmp = Path(tempfile.mkdtemp(prefix="mqlscore-train-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    os.chdir(tmp)
+    from mqlscore.config import Settings
+    from mqlscore.contract import load_folder
+    from mqlscore.training import train
+
+    t0 = time.perf_counter()
+    data = load_folder(folder)
+    load_s = time.perf_counter() - t0
+    result = train(data, Settings(), report_dir=tmp / "report", say=lambda m: print(f"  {m}", flush=True))
+    seconds = {"load": load_s, **result.seconds}
+    beyond = seconds["total"] - seconds["training_set"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"{args.leads:,} leads, {len(data.activities):,} activities, {result.counts['fit_rows']:,} fit rows, "
+          f"{result.counts['validation_rows']:,} validation rows; champion {result.champion}")
+    print("  ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; peak {peak:.2f} GB")
+    print(f"beyond feature building: {beyond:.0f} s (aim < 180 s)")
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "train.json").write_text(json.dumps({
+        "benchmark": "train", "leads": args.leads, "activities": len(data.activities), "seconds": seconds,
+        "beyond_features_s": beyond, "peak_gb": peak, "counts": result.counts, "champion": result.champion,
+        "validation": result.metrics()}, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -98,12 +98,14 @@ class Registration:
 def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, params: dict[str, Any],
                      metrics: dict[str, float], artifacts_dir: Path, feature_definition: dict[str, Any],
                      fingerprint: dict[str, Any], new_log_loss: float, champion_log_loss_fn: Any,
-                     promote: str) -> Registration:
+                     promote: str, on_registered: Any = None) -> Registration:
     """Log one training run, register its model and apply the promotion gate.
 
     ``champion_log_loss_fn(scoring_model_of_current_champion) -> float`` scores
     the current champion on the same validation rows; ``promote`` is
-    ``if-better`` (default), ``always`` or ``never``.
+    ``if-better`` (default), ``always`` or ``never``. ``on_registered(version)``
+    runs once the version is known, before ``artifacts_dir`` is logged (so the
+    report can name its own version).
     """
     import tempfile
 
@@ -117,7 +119,6 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         mlflow.log_dict(feature_definition, "feature_definition.json")
-        mlflow.log_artifacts(str(artifacts_dir), artifact_path="report")
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = scoring_model.save(Path(tmp) / "scoring_model")
             code = _scoring_code(Path(tmp) / "code")
@@ -142,6 +143,9 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
                         + ("better, promoted" if promoted else "not better, champion kept"))
         if promoted:
             client.set_registered_model_alias(model_name, CHAMPION, version)
+        if on_registered is not None:
+            on_registered(str(version))
+        mlflow.log_artifacts(str(artifacts_dir), artifact_path="report")
         mlflow.set_tags({"promotion_decision": decision, "promoted": str(promoted),
                          "registered_version": str(version)})
         mlflow.log_metric("promotion_new_log_loss", new_log_loss)

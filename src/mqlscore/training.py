@@ -206,11 +206,12 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False, report_d
                                  best.threshold.probability, metadata)
     result = TrainResult(scoring_model, champion, candidates, best.threshold, counts, Path(report_dir), decay,
                          seconds=seconds)
-    say("writing the evaluation report and model card")
-    _write_report(result, ts, is_val, dataset)
     if register:
-        say("logging to MLflow and registering the model")
+        say("logging to MLflow, registering the model, writing the report and model card")
         result.registration = _register(result, ts, is_val, dataset, settings, promote)
+    else:
+        say("writing the evaluation report and model card")
+        _write_report(result, ts, is_val, dataset)
     seconds["total"] = time.perf_counter() - t0
     return result
 
@@ -278,6 +279,10 @@ def _register(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset:
         p = np.clip(1 / (1 + np.exp(-current.calibrator.logit(current.raw_log_odds(X)))), 1e-9, 1 - 1e-9)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
+    def on_registered(version: str) -> None:
+        result.scoring_model.metadata["model_version"] = version
+        _write_report(result, ts, is_val, dataset)
+
     metrics: dict[str, float] = {}
     for name, c in result.candidates.items():
         for key, value in c.evaluation.metrics.items():
@@ -292,6 +297,5 @@ def _register(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset:
         metrics=metrics, artifacts_dir=result.report_dir, feature_definition=ts.builder.to_dict(),
         fingerprint=fingerprint(dataset),
         new_log_loss=result.candidates[result.champion].evaluation.metrics["log_loss"],
-        champion_log_loss_fn=champion_log_loss, promote=promote)
-    result.scoring_model.metadata["model_version"] = registration.version
+        champion_log_loss_fn=champion_log_loss, promote=promote, on_registered=on_registered)
     return registration

@@ -122,8 +122,24 @@ class TrainConfig(_Section):
         300, ge=10, description="Below this many SQLs in the fitting period only the scorecard is trained."
     )
     optuna_trials: int = Field(0, ge=0, description="LightGBM hyper-parameter search trials (0: defaults).")
+    max_fit_rows: int = Field(
+        500_000, ge=10_000, description="Fit on a random sample of at most this many snapshots (snapshots of one "
+        "lead are strongly correlated, so a sample loses little and keeps large exports fast)."
+    )
     estimate_half_lives: bool = Field(True, description="Estimate a half-life per signal family for the report.")
     seed: int = 0
+
+
+class ServiceConfig(_Section):
+    """How the scoring service (``mqlscore build`` / ``mqlscore serve``) bounds and runs requests."""
+
+    max_leads_per_request: int = Field(1_000, ge=1, description="More leads in one request: 422.")
+    max_activities_per_lead: int = Field(1_000, ge=1, description="More activities on one lead: 422.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="A larger request body: 413.")
+    workers: int = Field(2, ge=1, le=64, description="Server worker processes (one scoring thread each).")
+    timeout_seconds: float = Field(60.0, gt=0, description="Longest a request may take before the server gives up.")
+    bento_name: str = Field("mqlscore", pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                            description="Name of the model in the BentoML store and of the bento.")
 
 
 class Settings(_Section):
@@ -134,6 +150,7 @@ class Settings(_Section):
     snapshots: SnapshotConfig = SnapshotConfig()
     scoring: ScoringConfig = ScoringConfig()
     train: TrainConfig = TrainConfig()
+    service: ServiceConfig = ServiceConfig()
 
 
 def load_config(path: Path | None) -> Settings:

@@ -125,7 +125,12 @@ def _fit_candidates(ts: TrainingSet, dataset: Dataset, is_fit: np.ndarray, is_va
     from mqlscore.models.baseline import HandSetBaseline
     from mqlscore.models.scorecard import Scorecard
 
-    X_fit, y_fit = ts.X[is_fit], ts.y[is_fit]
+    fit_rows = np.flatnonzero(is_fit)
+    if len(fit_rows) > settings.train.max_fit_rows:
+        rng = np.random.default_rng(settings.train.seed)
+        fit_rows = np.sort(rng.choice(fit_rows, settings.train.max_fit_rows, replace=False))
+        say(f"fitting on a random sample of {len(fit_rows):,} of {int(is_fit.sum()):,} snapshots")
+    X_fit, y_fit = ts.X.iloc[fit_rows], ts.y[fit_rows]
     X_val, y_val = ts.X[is_val], ts.y[is_val]
     groups = ts.snapshots.loc[is_val, "lead_id"].to_numpy()
     out: dict[str, Candidate] = {}

@@ -28,6 +28,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bagging_freq": 1,
     "lambda_l2": 5.0,
     "max_cat_to_onehot": 8,
+    "max_bin": 63,
     "cat_smooth": 20,
     "monotone_constraints_method": "advanced",
     "verbose": -1,

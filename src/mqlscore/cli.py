@@ -370,5 +370,62 @@ def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # no
                  + f". Written to {out}.")
 
 
+@app.command()
+def build(
+    model: Optional[str] = typer.Option(None, "--model", help="MLflow model URI (default models:/NAME@champion)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (model name, service limits)."),
+) -> None:
+    """Package the champion (or --model) as a bento that serves without MLflow; builds offline."""
+    from mqlscore.registry import tracking_uri
+    from mqlscore.service import StartupError, build_bento
+
+    settings = _load_settings(config)
+    uri = model or f"models:/{settings.train.model_name}@champion"
+    try:
+        with console.status(f"Building the scoring service from {uri} ...") as status:
+            result = build_bento(uri, settings, say=lambda m: status.update(f"Building: {m} ..."))
+    except LookupError as exc:
+        _print_plain(f"{exc}\nNo such model in the registry at {tracking_uri()}: train one first "
+                     "(mqlscore train --data DIR), or pass --model URI.", style="bold red")
+        raise typer.Exit(1) from None
+    except (StartupError, FileNotFoundError) as exc:
+        _print_plain(f"Cannot build the service: {exc}", style="bold red")
+        raise typer.Exit(1) from None
+    _print_plain(f"Built bento {result.bento_tag} with {result.model_name} v{result.model_version} "
+                 f"(BentoML model {result.bento_model_tag}) in {result.seconds:.0f} s.", style="green")
+    _print_plain("Serve it with: mqlscore serve   (needs MQLSCORE_API_KEY, or --dev on this machine only)")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (default: this machine only)."),
+    dev: bool = typer.Option(False, "--dev", help="Local development: API-key authentication OFF."),
+    bento: Optional[str] = typer.Option(None, "--bento", help="Bento tag (default: the latest built)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default 2)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (overrides service limits)."),
+) -> None:
+    """Run the scoring service (POST /score, GET /model) until interrupted."""
+    import subprocess
+
+    from mqlscore.service import StartupError, announce_dev_mode, how_to_call, serve_command, serve_environment
+
+    settings = _load_settings(config) if config is not None else None
+    try:
+        command = serve_command(bento, host, port, dev, workers, settings)
+    except StartupError as exc:
+        _print_plain(f"Cannot start the service: {exc}", style="bold red")
+        raise typer.Exit(1) from None
+    if dev:
+        announce_dev_mode()
+    _print_plain(f"Serving {command[4]} on http://{host}:{port} (Ctrl-C stops it). Call it with:", style="bold")
+    _print_plain(how_to_call(host, port, dev))
+    try:
+        code = subprocess.call(command, env=serve_environment(dev, workers, settings))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

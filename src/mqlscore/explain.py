@@ -154,3 +154,96 @@ def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd
 def reasons_text(reasons: list[dict], limit: int = 3) -> str:
     """One short line for a CRM field: "Requested a BAA 6 days ago (+14); ..."."""
     return "; ".join(f"{r['text']} ({r['points']:+.0f})" for r in reasons[:limit])
+
+
+def signal_points(model, X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:  # noqa: ANN001
+    """Points per business signal for each row of a feature block (calibrated, scaled)."""
+    contrib, _, features = model._contributions(X)
+    matrix, signals, groups = signal_matrix(model.builder.specs_, features)
+    return (contrib * model.scale.points_per_logit * model.calibrator.a_) @ matrix, signals, groups
+
+
+def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard_points: pd.DataFrame | None,  # noqa: ANN001
+                        half_lives: pd.DataFrame | None, rule_half_life: float | None) -> list:
+    """``explanations.md`` with charts: what drives conversion (mean absolute
+    points per business signal of the champion, the scorecard's points table),
+    the learned half-lives next to the 20-30 %-per-quarter rule, and conversion
+    by persona, organisation type and buying-committee coverage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    points, signals, groups = signal_points(model, X)
+    drivers = pd.DataFrame({"signal": signals, "group": groups, "mean_abs_points": np.abs(points).mean(axis=0),
+                            "mean_points": points.mean(axis=0)}).sort_values("mean_abs_points", ascending=False)
+    drivers["label"] = [_signal_label(s) for s in drivers["signal"]]
+    top = drivers.head(20).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 7))
+    ax.barh(top["label"], top["mean_abs_points"], color=["tab:blue" if g == "fit" else "tab:orange"
+                                                          for g in top["group"]])
+    ax.set_xlabel("mean absolute points per lead (validation)")
+    ax.set_title(f"What drives the {model.kind} score (blue: fit, orange: intent)")
+    fig.tight_layout()
+    fig.savefig(folder / "drivers.png", dpi=110)
+    plt.close(fig)
+
+    conversion = {}
+    for name, column in (("persona", "fit__persona"), ("org_type", "fit__org_type"),
+                         ("committee roles active", "account__committee_roles_active")):
+        if column in X:
+            values = X[column].astype(object).where(X[column].notna(), "no account")
+            table = pd.DataFrame({"value": values.to_numpy(), "sql": y}).groupby("value")["sql"].agg(["size", "mean"])
+            table = table.rename(columns={"size": "snapshots", "mean": "SQL rate"})
+            conversion[name] = table.sort_index(key=lambda v: v.astype(str)) if column.startswith("account__") \
+                else table.sort_values("SQL rate", ascending=False)
+    fig, axes = plt.subplots(1, len(conversion), figsize=(6 * len(conversion), 5))
+    for ax, (name, table) in zip(np.atleast_1d(axes), conversion.items()):
+        table["SQL rate"].iloc[::-1].plot.barh(ax=ax)
+        ax.set_title(f"SQL within the horizon by {name}")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    fig.tight_layout()
+    fig.savefig(folder / "conversion.png", dpi=100)
+    plt.close(fig)
+
+    lines = ["# What drives conversion", "",
+             f"Champion: **{model.kind}**. Points are calibrated and scaled like the score (+10 points per "
+             "doubling of the odds); features of one business signal are summed.", "",
+             "![Drivers](drivers.png)", "", "| signal | group | mean absolute points | mean points |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {r.label} | {r.group} | {r.mean_abs_points:.1f} | {r.mean_points:+.1f} |"
+              for r in drivers.head(20).itertuples()]
+    if scorecard_points is not None:
+        lines += ["", "## The scorecard's points table (top of it)", "",
+                  "Full table: `scorecard_points.csv`.", "", "| feature | bin | points |", "| --- | --- | --- |"]
+        lines += [f"| {r.feature} | {r.bin} | {r.points:+.1f} |" for r in scorecard_points.head(40).itertuples()]
+    if half_lives is not None and len(half_lives):
+        rule = f"{rule_half_life:.0f}" if rule_half_life else "220"
+        lines += ["", "## How fast signals fade", "",
+                  f"The common rule of thumb decays every signal 20-30 % per quarter (25 %: a {rule}-day half-life). "
+                  "Learned from the data, per signal:", "",
+                  "| signal | half-life (days) | 95 % interval | lost per quarter |", "| --- | --- | --- | --- |"]
+        for r in half_lives[half_lives["identified"]].itertuples():
+            lines.append(f"| {_signal_label(r.family)} | {r.half_life_days:.0f} | {r.low_days:.0f}-{r.high_days:.0f} "
+                         f"| {r.lost_per_quarter:.0%} |")
+    lines += ["", "## Conversion by persona, organisation type and committee coverage", "",
+              "![Conversion](conversion.png)", ""]
+    for name, table in conversion.items():
+        lines += [f"### By {name}", "", "| value | snapshots | SQL rate |", "| --- | --- | --- |"]
+        lines += [f"| {v} | {int(r['snapshots']):,} | {r['SQL rate']:.1%} |" for v, r in table.iterrows()]
+        lines.append("")
+    (folder / "explanations.md").write_text("\n".join(lines) + "\n")
+    return [folder / "explanations.md", folder / "drivers.png", folder / "conversion.png"]
+
+
+def _signal_label(signal: str) -> str:
+    if signal.startswith(("act:", "page:")):
+        return family_words(signal)[0]
+    if signal.startswith("extra:"):
+        return f"{signal[6:]} (lead column)"
+    return {"recency": "Recency of any activity", "evidence_stage": "Evidence path",
+            "committee": "Buying committee active", "account_engagement": "Colleagues engaged",
+            "account_intent": "Colleagues' high-intent activity"}.get(signal, FIT_WORDS.get(signal, signal))

@@ -270,6 +270,20 @@ def _write_report(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, data
         table.to_csv(result.report_dir / "scorecard_points.csv", index=False)
     if result.decay is not None:
         result.decay.table().to_csv(result.report_dir / "half_lives.csv", index=False)
+    _write_explanations(result, ts, is_val)
+
+
+def _write_explanations(result: TrainResult, ts: TrainingSet, is_val: np.ndarray) -> None:
+    from mqlscore.explain import write_global_report
+
+    rows = np.flatnonzero(is_val)
+    if len(rows) > 20_000:  # the summary needs a sample, not every validation row
+        rows = np.sort(np.random.default_rng(0).choice(rows, 20_000, replace=False))
+    scorecard = result.candidates.get("scorecard")
+    points = scorecard.model.points_table(result.scoring_model.scale.points_per_logit) if scorecard else None
+    write_global_report(result.report_dir, result.scoring_model, ts.X.iloc[rows], ts.y[rows], points,
+                        result.decay.table() if result.decay is not None else None,
+                        result.decay.rule_of_thumb_half_life if result.decay is not None else None)
 
 
 def _register(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset: Dataset, settings: Settings,

@@ -38,6 +38,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+# "Never happened" is the far end of "days since": as a number it keeps the
+# monotone constraints honest (a missing value could take either branch of a split).
+NEVER_DAYS = 10_000.0
+
+
+def prepare(X: pd.DataFrame) -> pd.DataFrame:
+    """The feature block as the trees see it: missing ``days_since`` read as long ago."""
+    since = [c for c in X.columns if c.endswith("days_since")]
+    return X.assign(**{c: X[c].fillna(NEVER_DAYS) for c in since}) if since else X
+
+
 def monotone_direction(feature: str) -> int:
     """+1 / -1 for features of high-intent families and of overall recency, else 0."""
     if feature.startswith("intent__any__") or feature == "intent__evidence_stage":
@@ -68,6 +79,7 @@ class GBMModel:
         """Fit on ``X``, stop early on the validation period ``X_val``."""
         import lightgbm as lgb
 
+        X, X_val = prepare(X), prepare(X_val)
         params = self._params(X)
         if self.optuna_trials > 0:
             params = self._search(params, X, y, X_val, y_val)
@@ -107,12 +119,13 @@ class GBMModel:
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds."""
-        return self.booster_.predict(X[self.feature_names_], raw_score=True, num_iteration=self.best_iteration_)
+        return self.booster_.predict(prepare(X[self.feature_names_]), raw_score=True,
+                                     num_iteration=self.best_iteration_)
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP values in log-odds: (per-feature matrix, bias per row);
         bias + row sum == decision_function."""
-        contrib = self.booster_.predict(X[self.feature_names_], pred_contrib=True,
+        contrib = self.booster_.predict(prepare(X[self.feature_names_]), pred_contrib=True,
                                         num_iteration=self.best_iteration_)
         return contrib[:, :-1], contrib[:, -1]
 

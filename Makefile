@@ -12,8 +12,14 @@ setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
 	$(UV) sync --frozen
 
+DEMO_KEY := data/demo-api-key
+
 demo: setup
 	$(UV) run mqlscore demo
+	$(UV) run mqlscore build
+	@test -s $(DEMO_KEY) || $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $(DEMO_KEY)
+	@echo "The demo's API key is in $(DEMO_KEY): export MQLSCORE_API_KEY=\$$(cat $(DEMO_KEY))"
+	MQLSCORE_API_KEY_FILE=$(DEMO_KEY) $(UV) run mqlscore serve
 
 test: setup
 	$(UV) run pytest -m "not slow"

@@ -406,9 +406,10 @@ def serve(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (overrides service limits)."),
 ) -> None:
     """Run the scoring service (POST /score, GET /model) until interrupted."""
-    import subprocess
+    import os
+    import sys
 
-    from mqlscore.service import StartupError, announce_dev_mode, how_to_call, serve_command, serve_environment
+    from mqlscore.service import StartupError, dev_banner, how_to_call, serve_command, serve_environment
 
     settings = _load_settings(config) if config is not None else None
     try:
@@ -417,14 +418,13 @@ def serve(
         _print_plain(f"Cannot start the service: {exc}", style="bold red")
         raise typer.Exit(1) from None
     if dev:
-        announce_dev_mode()
+        _print_plain(dev_banner(), style="bold red")
     _print_plain(f"Serving {command[4]} on http://{host}:{port} (Ctrl-C stops it). Call it with:", style="bold")
     _print_plain(how_to_call(host, port, dev))
-    try:
-        code = subprocess.call(command, env=serve_environment(dev, workers, settings))
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server: Ctrl-C and signals reach `bentoml serve` directly.
+    os.execve(command[0], command, serve_environment(dev, workers, settings))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -136,10 +136,13 @@ class ServiceConfig(_Section):
     max_leads_per_request: int = Field(1_000, ge=1, description="More leads in one request: 422.")
     max_activities_per_lead: int = Field(1_000, ge=1, description="More activities on one lead: 422.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="A larger request body: 413.")
-    workers: int = Field(2, ge=1, le=64, description="Server worker processes (one scoring thread each).")
-    timeout_seconds: float = Field(60.0, gt=0, description="Longest a request may take before the server gives up.")
-    bento_name: str = Field("mqlscore", pattern=r"^[a-z0-9][a-z0-9_.-]*$",
-                            description="Name of the model in the BentoML store and of the bento.")
+    batch_max_leads: int = Field(500, ge=1, description="Requests waiting while a worker is busy are scored "
+                                 "together, up to this many leads per model call (1: no batching).")
+    workers: int = Field(2, ge=1, le=64, description="Worker processes of `mqlscore serve` (one scoring thread "
+                         "each; one per core is best).")
+    bento_name: str = Field("mqlscore-service", pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                            description="Name of the bento and of its model in the BentoML store (not "
+                            "\"mqlscore\": `bentoml serve mqlscore:TAG` would import the package of that name).")
 
 
 class Settings(_Section):

@@ -47,12 +47,16 @@ API_KEY_FILE_ENV = "MQLSCORE_API_KEY_FILE"
 DEV_ENV = "MQLSCORE_DEV"  # "1": authentication off (local development only)
 SERVICE_CONFIG_ENV = "MQLSCORE_SERVICE_CONFIG"  # JSON of ServiceConfig, overrides the one built into the bento
 WORKERS_ENV = "MQLSCORE_WORKERS"
+BUILDING_ENV = "MQLSCORE_BUILDING"  # "1" while `mqlscore build` imports the service module
 MODEL_TAG_ENV = "MQLSCORE_BENTO_MODEL"  # BentoML model tag the service loads (default "<bento_name>:latest")
 MIN_KEY_LENGTH = 16
 SCORING_MODEL_DIR = "scoring_model"  # inside the BentoML model folder
 SERVICE_CONFIG_FILE = "service_config.json"  # inside the BentoML model folder
-# Open without a key: liveness, readiness and Prometheus metrics. Everything else needs one.
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+# Open without a key: liveness, readiness, Prometheus metrics and the API's description
+# (schema, OpenAPI, Swagger UI). Scoring and the model need one; so does anything else.
+HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+OPEN_PATHS = HEALTH_PATHS | {"/", "/schema.json", "/docs.json"}
+OPEN_PREFIXES = ("/static_content/", "/assets/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -310,6 +314,10 @@ def _timestamps(text: list[str | None]) -> pd.DatetimeIndex:
 
 _STR = pd.StringDtype(na_value=np.nan)  # pandas' "str": what the contract gives text columns
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
+# Times the feature code can represent (it counts in nanoseconds: 1677-2262) with room to spare.
+EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+LATEST = pd.Timestamp("2200-01-01", tz="UTC")
+OUT_OF_RANGE = "outside the years 1900-2199"
 
 
 def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: ServiceConfig) -> RequestTables:
@@ -397,6 +405,11 @@ def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: Service
     for i in np.flatnonzero(created.isna()):
         if columns["created_at"][i] is not None:
             problems.append(FieldProblem(f"leads[{i}].created_at", "not an ISO-8601 timestamp"))
+    for i in np.flatnonzero(created < EARLIEST):
+        problems.append(FieldProblem(f"leads[{i}].created_at", OUT_OF_RANGE))
+    for k in np.flatnonzero(occurred < EARLIEST):
+        i, j = act_where[k]
+        problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at", OUT_OF_RANGE))
     for i in np.flatnonzero(created > limit):
         problems.append(FieldProblem(f"leads[{i}].created_at", "after as_of: the lead did not exist yet"))
     for k in np.flatnonzero(occurred.isna()):
@@ -490,6 +503,26 @@ def example_lead() -> dict[str, Any]:
     }
 
 
+@dataclass
+class Job:
+    """One request waiting to be scored (``received``: the moment its as-of defaults to)."""
+
+    leads: Sequence[LeadIn]
+    as_of: str | None
+    reasons: bool
+    received: pd.Timestamp
+
+
+@dataclass
+class Outcome:
+    """What became of one job: a response or a refusal, and counts for the log."""
+
+    response: ScoreResponse | None = None
+    error: RequestRejected | None = None
+    activities: int = 0
+    batch: int = 0
+
+
 class ScoringEngine:
     """A loaded ``ScoringModel`` behind the service's rules (limits, strict input)."""
 
@@ -543,25 +576,82 @@ class ScoringEngine:
             when = now if now is not None else pd.Timestamp.now(tz="UTC")
             return pd.Timestamp(when).tz_convert("UTC").as_unit("us")
         try:
-            return parse_as_of(as_of)
-        except ValueError:
+            when = parse_as_of(as_of)
+        except (ValueError, OverflowError):
             raise RequestRejected(422, "as_of is not a timestamp", [FieldProblem(
                 "as_of", "not an ISO-8601 timestamp (e.g. 2026-06-01T12:00:00Z); leave it out to score now")])
+        if not EARLIEST <= when < LATEST:
+            raise RequestRejected(422, "as_of is out of range", [FieldProblem("as_of", OUT_OF_RANGE)])
+        return when
+
+    def prepare(self, leads: Sequence[LeadIn], as_of: str | None = None,
+                now: pd.Timestamp | None = None) -> RequestTables:
+        """Check a request and turn it into the contract's tables; RequestRejected on bad input."""
+        if not leads:
+            raise RequestRejected(422, "no leads", [FieldProblem("leads", "give at least one lead")])
+        return request_tables(leads, self.resolve_as_of(as_of, now), self.config)
 
     def score(self, leads: Sequence[LeadIn], as_of: str | None = None, reasons: bool = True,
               now: pd.Timestamp | None = None) -> ScoreResponse:
         """Score the request's leads at ``as_of``; RequestRejected on bad input."""
-        if not leads:
-            raise RequestRejected(422, "no leads", [FieldProblem("leads", "give at least one lead")])
-        when = self.resolve_as_of(as_of, now)
-        tables = request_tables(leads, when, self.config)
+        tables = self.prepare(leads, as_of, now)
         log = _CURRENT.get()
         if log is not None:
             log.counts.update(leads=len(leads), activities=tables.n_activities, reasons=reasons)
-        snapshots = pd.DataFrame({"lead_id": tables.leads["lead_id"].to_numpy(),
-                                  "as_of": pd.Series(when, index=range(len(tables.leads)))})
-        scored = self.model.score(tables.leads, tables.activities, snapshots, reasons=reasons)
-        return self._response(scored, when, reasons)
+        return self.score_tables([(tables, reasons)])[0]
+
+    def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Score several requests with one model call; each keeps its own as-of time,
+        buying groups and errors (a bad request never fails the others)."""
+        ready: list[tuple[int, RequestTables, bool]] = []
+        outcomes: list[Outcome] = [Outcome() for _ in jobs]
+        for k, job in enumerate(jobs):
+            try:
+                tables = self.prepare(job.leads, job.as_of, job.received)
+            except RequestRejected as exc:
+                outcomes[k].error = exc
+                continue
+            outcomes[k].activities = tables.n_activities
+            ready.append((k, tables, job.reasons))
+        if ready:
+            responses = self.score_tables([(t, r) for _, t, r in ready])
+            for (k, _, _), response in zip(ready, responses):
+                outcomes[k].response = response
+                outcomes[k].batch = len(ready)
+        return outcomes
+
+    def score_tables(self, items: Sequence[tuple[RequestTables, bool]]) -> list[ScoreResponse]:
+        """One ``ScoringModel.score`` call for the tables of one or more requests.
+
+        Several requests are stacked with their lead and account ids prefixed by
+        the request's position, so that buying groups never mix across requests;
+        features see only a lead's own activities and its account's leads, so the
+        numbers are exactly those of scoring each request alone.
+        """
+        if len(items) == 1:
+            tables, reasons = items[0]
+            snapshots = pd.DataFrame({"lead_id": tables.leads["lead_id"].to_numpy(),
+                                      "as_of": pd.Series(tables.as_of, index=range(len(tables.leads)))})
+            scored = self.model.score(tables.leads, tables.activities, snapshots, reasons=reasons)
+            return [self._response(scored, tables.as_of, reasons)]
+        leads, acts, snaps = [], [], []
+        for k, (tables, _) in enumerate(items):
+            tag = f"{k}\x1f"
+            lead_ids = tag + tables.leads["lead_id"]
+            leads.append(tables.leads.assign(lead_id=lead_ids, account_id=tag + tables.leads["account_id"]))
+            acts.append(tables.activities.assign(lead_id=tag + tables.activities["lead_id"]))
+            snaps.append(pd.DataFrame({"lead_id": lead_ids.to_numpy(),
+                                       "as_of": pd.Series(tables.as_of, index=range(len(tables.leads)))}))
+        any_reasons = any(r for _, r in items)
+        scored = self.model.score(pd.concat(leads, ignore_index=True), pd.concat(acts, ignore_index=True),
+                                  pd.concat(snaps, ignore_index=True), reasons=any_reasons)
+        out, start = [], 0
+        for tables, reasons in items:
+            part = scored.iloc[start:start + len(tables.leads)].copy()
+            part["lead_id"] = tables.leads["lead_id"].to_numpy()
+            start += len(tables.leads)
+            out.append(self._response(part, tables.as_of, reasons))
+        return out
 
     def _response(self, scored: pd.DataFrame, when: pd.Timestamp, reasons: bool) -> ScoreResponse:
         n = len(scored)
@@ -629,17 +719,81 @@ def service_config_for(folder: Path | str | None) -> ServiceConfig:
     return ServiceConfig()
 
 
-def handle_score(engine: ScoringEngine, leads: Sequence[LeadIn], as_of: str | None, reasons: bool) -> Any:
-    """The body of ``POST /score``: the response model, or a 4xx JSON response."""
+class Batcher:
+    """Adaptive batching inside one server worker, request semantics kept.
+
+    Requests that arrive while the worker is busy wait in a queue; when it is
+    free, everything queued (up to ``batch_max_leads`` leads) is scored with one
+    ``ScoringEngine.score_many`` call in a thread. An idle worker scores a
+    request at once (no timer, no added latency); under load, the fixed cost of
+    feature building and of the model call is shared by the batch. Each request
+    keeps its own as-of time, buying groups and errors (BentoML's own batching
+    would concatenate the leads of different callers into one list).
+    """
+
+    def __init__(self, engine: ScoringEngine, max_leads: int | None = None) -> None:
+        self.engine = engine
+        self.max_leads = max_leads or engine.config.batch_max_leads
+        self._queue: list[tuple[Job, Any]] = []
+        self._running = False
+
+    async def score(self, leads: Sequence[LeadIn], as_of: str | None, reasons: bool) -> Any:
+        """The body of ``POST /score``: the response model, or a 4xx JSON response."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((Job(leads, as_of, reasons, pd.Timestamp.now(tz="UTC")), future))
+        if not self._running:
+            self._running = True
+            loop.create_task(self._drain())
+        outcome: Outcome = await future
+        return _reply(outcome, len(leads), reasons)
+
+    async def _drain(self) -> None:
+        import anyio
+
+        try:
+            while self._queue:
+                size = len(self._queue[0][0].leads)
+                take = 1
+                while take < len(self._queue) and size + len(self._queue[take][0].leads) <= self.max_leads:
+                    size += len(self._queue[take][0].leads)
+                    take += 1
+                batch, self._queue = self._queue[:take], self._queue[take:]
+                try:
+                    outcomes = await anyio.to_thread.run_sync(self.engine.score_many, [job for job, _ in batch])
+                except Exception:  # noqa: BLE001 - a server fault: retry alone, so it only fails its own request
+                    outcomes = [await anyio.to_thread.run_sync(self._alone, job) for job, _ in batch]
+                for (_, future), outcome in zip(batch, outcomes):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)  # BentoML answers 500 and logs it
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._running = False
+
+
+    def _alone(self, job: Job) -> Outcome | BaseException:
+        try:
+            return self.engine.score_many([job])[0]
+        except Exception as exc:  # noqa: BLE001 - handed to the request's own task
+            return exc
+
+
+def _reply(outcome: Outcome, n_leads: int, reasons: bool) -> Any:
     from starlette.responses import JSONResponse
 
-    try:
-        return engine.score(leads, as_of, reasons)
-    except RequestRejected as exc:
-        log = _CURRENT.get()
+    log = _CURRENT.get()
+    if outcome.error is not None:
         if log is not None:
-            log.counts.update(leads=len(leads), problems=len(exc.problems))
-        return JSONResponse(exc.body(log.request_id if log else None), status_code=exc.status)
+            log.counts.update(leads=n_leads, problems=len(outcome.error.problems))
+        return JSONResponse(outcome.error.body(log.request_id if log else None), status_code=outcome.error.status)
+    if log is not None:
+        log.counts.update(leads=n_leads, activities=outcome.activities, reasons=reasons, batch=outcome.batch)
+    return outcome.response
 
 
 def model_routes(get_engine: Callable[[], ScoringEngine]) -> Any:
@@ -676,10 +830,15 @@ class GuardMiddleware:
                  log_open_paths: bool = False) -> None:
         self.app = app
         self.auth = auth if auth is not None else ApiKeyAuth.from_env()
-        self.config = config if config is not None else service_config_for(None)
+        self._config = config
         self.log_open_paths = log_open_paths
         if not self.auth.enabled:
             announce_dev_mode()
+
+    @property
+    def config(self) -> ServiceConfig:
+        """The limits: as given, else those of the loaded model's service settings."""
+        return self._config if self._config is not None else active_config()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -701,8 +860,9 @@ class GuardMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), id_header]}
             await send(message)
 
+        is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
         try:
-            if path in OPEN_PATHS:
+            if is_open and scope.get("method") in ("GET", "HEAD"):
                 await self.app(scope, receive, send_with_id)
                 return
             if not self.auth.allows(headers):
@@ -725,7 +885,7 @@ class GuardMiddleware:
                 await self.app(scope, receive, send_with_id)
         finally:
             _CURRENT.reset(token)
-            if path not in OPEN_PATHS or self.log_open_paths:
+            if not is_open or self.log_open_paths:
                 ms = (time.perf_counter() - start) * 1000
                 counts = " ".join(f"{k}={v}" for k, v in record.counts.items())
                 logger.info("request_id=%s method=%s path=%s status=%s ms=%.1f %s", request_id,
@@ -813,17 +973,19 @@ def _reshape_400(send: Callable, request_id: str) -> Callable:
 _ANNOUNCED = False
 
 
+def dev_banner() -> str:
+    """The loud warning of --dev."""
+    line = "!" * 78
+    return (f"{line}\n!!  DEVELOPMENT MODE: API-KEY AUTHENTICATION IS OFF ({DEV_ENV}=1).\n"
+            f"!!  Anyone who can reach this port can score leads. Never use --dev beyond this machine.\n{line}")
+
+
 def announce_dev_mode() -> None:
-    """Say loudly, once per process, that authentication is off."""
+    """Print the --dev banner to stderr, once per process."""
     global _ANNOUNCED
-    if _ANNOUNCED:
-        return
-    _ANNOUNCED = True
-    banner = "!" * 78
-    message = (f"\n{banner}\n!!  DEVELOPMENT MODE: API-KEY AUTHENTICATION IS OFF ({DEV_ENV}=1).\n"
-               f"!!  Anyone who can reach this port can score leads. Never use --dev beyond localhost.\n{banner}")
-    logger.warning(message)
-    print(message, file=sys.stderr, flush=True)
+    if not _ANNOUNCED:
+        _ANNOUNCED = True
+        print(dev_banner(), file=sys.stderr, flush=True)
 
 
 class _NoSchemaTracebacks(logging.Filter):
@@ -870,28 +1032,52 @@ def model_tag(beside: str | Path | None = None) -> str:
     return tag or f"{ServiceConfig().bento_name}:latest"
 
 
+_ENGINES: dict[str, ScoringEngine] = {}
+
+
+def active_config() -> ServiceConfig:
+    """The service settings of the engine this process loaded (env or defaults before that)."""
+    if _ENGINES:
+        return next(reversed(_ENGINES.values())).config
+    return service_config_for(None)
+
+
+def building() -> bool:
+    """True while ``mqlscore build`` imports the service module (no key is needed then)."""
+    return os.environ.get(BUILDING_ENV) == "1"
+
+
 def start_engine(model_ref: Any) -> ScoringEngine:
-    """Start-up of one server worker: check the key, load and self-test the model.
-    Any problem raises StartupError with a plain message (the server does not start)."""
+    """Start-up check and model load, once per process: the API key is there (unless
+    --dev), the model is in the store, loads and passes its self-test. Any problem
+    raises StartupError with a plain message, so the server does not start.
+
+    ``bento/service.py`` calls it when imported (``bentoml serve`` imports it in
+    the main process before any worker starts, so a problem stops the server at
+    once) and again in each worker, which reuses the engine loaded at import."""
     configure_logging()
-    ApiKeyAuth.from_env()  # no key, no service (unless --dev)
+    if not ApiKeyAuth.from_env().enabled:  # no key, no service (unless --dev)
+        announce_dev_mode()
+    key = str(getattr(model_ref, "tag", model_ref))
+    if key in _ENGINES:
+        return _ENGINES[key]
     try:
         stored = model_ref.stored if hasattr(model_ref, "stored") else None
-        if stored is None and hasattr(model_ref, "tag"):
-            raise StartupError(f"model {model_ref.tag} is not in the BentoML model store "
-                               f"({_bentoml_home()}); run 'mqlscore build' first")
-        path = Path(stored.path if stored is not None else model_ref)
-        labels = dict(getattr(getattr(stored, "info", None), "labels", {}) or {})
-    except StartupError:
-        raise
     except Exception as exc:  # noqa: BLE001 - BentoML's store errors vary
-        raise StartupError(f"cannot find the model {model_ref}: {exc}") from exc
+        raise StartupError(f"cannot read the model {key} from the BentoML store ({_bentoml_home()}): {exc}") from exc
+    if stored is None and hasattr(model_ref, "tag"):
+        raise StartupError(f"model {key} is not in the BentoML model store ({_bentoml_home()}); "
+                           "run 'mqlscore build' first")
+    path = Path(stored.path if stored is not None else model_ref)
+    labels = dict(getattr(getattr(stored, "info", None), "labels", {}) or {})
     source = {"bento_model": str(getattr(stored, "tag", path)), **labels}
     engine = ScoringEngine.from_folder(path, source=source)
     logger.info("model %s version %s loaded from %s (%d features); auth %s; limits %s leads, %s activities per "
-                "lead, %s bytes", engine.name, engine.version, source["bento_model"], len(engine.model.builder.specs_),
-                "on" if not dev_mode() else "OFF (--dev)", engine.config.max_leads_per_request,
-                engine.config.max_activities_per_lead, engine.config.max_body_bytes)
+                "lead, %s bytes", engine.name, engine.version, source["bento_model"],
+                len(engine.model.builder.specs_), "on" if not dev_mode() else "OFF (--dev)",
+                engine.config.max_leads_per_request, engine.config.max_activities_per_lead,
+                engine.config.max_body_bytes)
+    _ENGINES[key] = engine
     return engine
 
 
@@ -993,6 +1179,7 @@ def build_bento(model_uri: str | None = None, settings: Settings | None = None,
     engine = ScoringEngine(scoring_model, service)  # refuse to package a model that cannot score
     engine.self_test()
 
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     import bentoml
 
     labels = {"registered_model": engine.name, "registered_version": engine.version,
@@ -1015,11 +1202,13 @@ def build_bento(model_uri: str | None = None, settings: Settings | None = None,
         (ctx / "requirements.txt").write_text("\n".join(pinned_requirements(root)) + "\n")
         (ctx / MODEL_TAG_FILE).write_text(model_tag + "\n")  # the service loads exactly this model
         previous = os.environ.pop(MODEL_TAG_ENV, None)
+        os.environ[BUILDING_ENV] = "1"
         try:
             bento = bentoml.bentos.build_bentofile(str(ctx / "bentofile.yaml"), build_ctx=str(ctx),
                                                    name=service.bento_name,
                                                    labels={**labels, "model_uri": uri})
         finally:
+            os.environ.pop(BUILDING_ENV, None)
             if previous is not None:
                 os.environ[MODEL_TAG_ENV] = previous
     return BuildResult(uri, engine.name, engine.version, model_tag, str(bento.tag), str(bento.path),
@@ -1046,6 +1235,7 @@ def serve_command(bento: str | None, host: str, port: int, dev: bool, workers: i
     if dev:
         env[DEV_ENV] = "1"
     ApiKeyAuth.from_env(env)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -1061,6 +1251,7 @@ def serve_environment(dev: bool, workers: int | None, settings: Settings | None 
     """The environment of the server process."""
     env = dict(os.environ)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage analytics leave the machine
     env.setdefault("OMP_NUM_THREADS", "1")  # one scoring thread per worker: OpenMP's team costs ~8 ms a call
     if dev:
         env[DEV_ENV] = "1"

@@ -1,0 +1,528 @@
+"""The scoring service in-process: the BentoML class called directly and through
+its ASGI app (``starlette.testclient``), with a model trained on the demo export.
+
+``test_service_http.py`` runs the same service as a real ``bentoml serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# BentoML reads its home once: keep its stores in a temporary folder, set before it is imported.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="mqlscore-bentoml-")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+from mqlscore.config import ServiceConfig, Settings, TrainConfig  # noqa: E402
+from mqlscore.contract import load_folder, validate_tables  # noqa: E402
+from mqlscore.features import open_leads_at  # noqa: E402
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")]
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "test-key-0123456789abcdefghijklmnop"
+MODEL_NAME = "mql-svc"
+
+
+# ---------------------------------------------------------------------------
+# Shared by test_service.py and test_service_http.py: one trained, registered model
+# ---------------------------------------------------------------------------
+
+
+def trained_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
+    """Train once per session into a temporary SQLite MLflow store (cached on disk):
+    ``<dir>/mlflow.db`` holds ``models:/mql-svc@champion``, ``<dir>/scoring_model`` its copy."""
+    # MQLSCORE_SERVICE_TEST_STORE keeps the trained store between runs while developing.
+    root = Path(os.environ.get("MQLSCORE_SERVICE_TEST_STORE") or tmp_path_factory.getbasetemp() / "service-model")
+    if (root / "done").is_file():
+        return root
+    from mqlscore.training import train
+
+    root.mkdir(parents=True, exist_ok=True)
+    old_uri, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.chdir(root)  # MLflow's artifacts land beside the store
+    try:
+        settings = Settings(train=TrainConfig(estimate_half_lives=False, model_name=MODEL_NAME))
+        result = train(load_folder(demo_export), settings, report_dir=root / "report", register=True)
+        result.scoring_model.save(root / "scoring_model")
+    finally:
+        os.chdir(cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+    (root / "done").write_text("ok")
+    return root
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def lead_payloads(dataset: Any, ids: Any) -> list[dict[str, Any]]:
+    """Leads of a validated export as request JSON, each with its activities."""
+    wanted = set(ids)
+    leads = dataset.leads[dataset.leads["lead_id"].isin(wanted)]
+    acts = dataset.activities[dataset.activities["lead_id"].isin(wanted)]
+    by_lead = {k: g for k, g in acts.groupby("lead_id")}
+    out = []
+    for row in leads.to_dict("records"):
+        item = {k: _plain(v) for k, v in row.items()}
+        group = by_lead.get(row["lead_id"])
+        item["activities"] = [] if group is None else [
+            {"occurred_at": t.isoformat(), "activity_type": a, "detail": _plain(d)}
+            for t, a, d in zip(group["occurred_at"], group["activity_type"], group["detail"])]
+        out.append(item)
+    return out
+
+
+def parity_case(dataset: Any, n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``n`` leads open at the export's as-of time, and a request holding them with
+    every lead of their accounts (the buying groups batch scoring sees)."""
+    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of).sample(n, random_state=seed)
+    accounts = dataset.leads.loc[dataset.leads["lead_id"].isin(rows["lead_id"]), "account_id"].dropna().unique()
+    ids = set(rows["lead_id"]) | set(dataset.leads.loc[dataset.leads["account_id"].isin(accounts), "lead_id"])
+    return rows.reset_index(drop=True), lead_payloads(dataset, ids)
+
+
+def assert_same_scores(service_scores: list[dict[str, Any]], batch: pd.DataFrame) -> None:
+    """Service output equals batch scoring to float tolerance, reasons included."""
+    by_id = {s["lead_id"]: s for s in service_scores}
+    assert set(batch["lead_id"]) <= set(by_id)
+    for row in batch.to_dict("records"):
+        got = by_id[row["lead_id"]]
+        for col in ("probability", "score", "base_points", "fit_points", "intent_points"):
+            assert got[col] == pytest.approx(row[col], rel=1e-12, abs=1e-12), (row["lead_id"], col)
+        assert got["tier"] == row["tier"] and got["is_mql"] == bool(row["is_mql"])
+        assert [(r["signal"], r["text"], r["points"], r["sign"]) for r in got["reasons"]] == \
+            [(r["signal"], r["text"], r["points"], r["sign"]) for r in row["reasons"]]
+        assert got["model_name"] == row["model_name"] and got["model_version"] == row["model_version"]
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
+    return trained_store(tmp_path_factory, demo_export)
+
+
+@pytest.fixture(scope="module")
+def dataset(demo_export: Path):
+    return load_folder(demo_export)
+
+
+@pytest.fixture(scope="module")
+def scoring_model(store: Path):
+    from mqlscore.scoring import ScoringModel
+
+    model = ScoringModel.load(store / "scoring_model")
+    model.metadata.update(model_name=MODEL_NAME, model_version="1")
+    return model
+
+
+@pytest.fixture(scope="module")
+def service_module(store: Path):
+    """``bento/service.py`` imported with the model in a temporary BentoML store and a key set."""
+    import bentoml
+
+    from mqlscore import service as mq
+
+    limits = ServiceConfig(max_leads_per_request=2_000, max_body_bytes=8 * 1024 * 1024)
+    with bentoml.models.create("mqlscore-service", labels={"registered_version": "1"}) as stored:
+        from mqlscore.scoring import ScoringModel
+
+        model = ScoringModel.load(store / "scoring_model")
+        model.metadata.update(model_name=MODEL_NAME, model_version="1")
+        model.save(Path(stored.path) / mq.SCORING_MODEL_DIR)
+        (Path(stored.path) / mq.SERVICE_CONFIG_FILE).write_text(limits.model_dump_json())
+    env = {mq.API_KEY_ENV: KEY, mq.MODEL_TAG_ENV: str(stored.tag)}
+    old = {k: os.environ.get(k) for k in (*env, mq.DEV_ENV)}
+    os.environ.update(env)
+    os.environ.pop(mq.DEV_ENV, None)
+    try:
+        spec = importlib.util.spec_from_file_location("mqlscore_bento_service", REPO / "bento" / "service.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        mq._ENGINES.clear()
+
+
+@pytest.fixture(scope="module")
+def client(service_module):
+    from starlette.testclient import TestClient
+
+    with TestClient(service_module.MQLScore.to_asgi()) as test_client:
+        yield test_client
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def _lead(**changes: Any) -> dict[str, Any]:
+    from mqlscore.service import example_lead
+
+    lead = example_lead()
+    lead.update(changes)
+    return lead
+
+
+def _post(client, body: Any, headers: dict[str, str] | None = None):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers = AUTH if headers is None else headers
+    return client.post("/score", content=data, headers={"Content-Type": "application/json", **headers})
+
+
+# ---------------------------------------------------------------------------
+# The service class called directly
+# ---------------------------------------------------------------------------
+
+
+def test_direct_call_scores_and_refuses(service_module) -> None:
+    from mqlscore.service import LeadIn
+
+    svc = service_module.MQLScore()
+    out = asyncio.run(svc.score(leads=[LeadIn.model_validate(_lead())], as_of="2026-02-01T00:00:00Z"))
+    assert out.model_name == MODEL_NAME and out.model_version == "1" and out.as_of == "2026-02-01T00:00:00Z"
+    (s,) = out.scores
+    assert s.lead_id == "L-EXAMPLE" and 0 < s.probability < 1 and 0 <= s.score <= 100 and s.tier in "ABCD"
+    assert s.reasons and {r.sign for r in s.reasons} <= {"+", "-"}
+    bad = asyncio.run(svc.score(leads=[LeadIn.model_validate(_lead(created_at="yesterday"))]))
+    assert bad.status_code == 422
+    assert json.loads(bad.body)["problems"][0]["field"] == "leads[0].created_at"
+
+
+# ---------------------------------------------------------------------------
+# Through the ASGI app
+# ---------------------------------------------------------------------------
+
+
+def test_scores_with_a_key_in_either_header(client) -> None:
+    for headers in (AUTH, {"X-API-Key": KEY}, {"authorization": f"bearer {KEY}"}):
+        r = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}, headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        (s,) = body["scores"]
+        assert set(s) >= {"lead_id", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
+                          "reasons", "model_name", "model_version"}
+        assert {"signal", "text", "points", "sign"} <= set(s["reasons"][0])
+        assert r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key-wrong-key-wrong"},
+                                     {"Authorization": KEY}, {"X-API-Key": KEY[:-1]},
+                                     {"Authorization": f"Basic {KEY}"}])
+def test_401_without_a_valid_key(client, headers) -> None:
+    r = _post(client, {"leads": [_lead()]}, headers)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert "API key" in r.json()["error"]
+    assert client.get("/model", headers=headers).status_code == 401
+
+
+def test_health_routes_stay_open(client) -> None:
+    for path in ("/healthz", "/livez", "/readyz"):  # /metrics needs a real server (test_service_http.py)
+        assert client.get(path).status_code == 200, path
+
+
+def test_model_route(client, scoring_model) -> None:
+    r = client.get("/model", headers=AUTH)
+    assert r.status_code == 200
+    info = r.json()
+    assert info["name"] == MODEL_NAME and info["version"] == "1" and info["kind"] in ("lightgbm", "scorecard")
+    assert info["trained_at"] and {"first", "last", "as_of"} <= set(info["data_window"])
+    assert info["horizon_days"] == 90
+    assert info["threshold"]["policy"] == "f1" and 0 < info["threshold"]["probability"] < 1
+    assert {"roc_auc", "pr_auc", "log_loss", "brier"} <= set(info["validation_metrics"])
+    assert [f["name"] for f in info["features"]] == scoring_model.builder.feature_names_
+    assert {f["group"] for f in info["features"]} == {"fit", "intent", "account"}
+    assert info["limits"]["max_leads_per_request"] == 2_000
+
+
+def _many(n: int) -> list[dict[str, Any]]:
+    return [{"lead_id": f"L{i}", "created_at": "2026-01-01T00:00:00Z"} for i in range(n)]
+
+
+BAD_INPUTS = [
+    # (name, body, status, field)
+    ("malformed JSON", b'{"leads": [', 400, "body"),
+    ("not an object", b"[1, 2]", 400, "body"),
+    ("empty list", {"leads": []}, 400, "leads"),
+    ("no leads key", {"lead": [_lead()]}, 400, "leads"),
+    ("unknown top-level key", {"leads": [_lead()], "asof": "2026-01-01"}, 400, "asof"),
+    ("missing lead_id", {"leads": [_lead(), {"created_at": "2026-01-01T00:00:00Z"}]}, 400, "leads[1].lead_id"),
+    ("missing created_at", {"leads": [{"lead_id": "L1"}]}, 400, "leads[0].created_at"),
+    ("wrong type: count", {"leads": [_lead(employee_count="many")]}, 400, "leads[0].employee_count"),
+    ("wrong type: activities", {"leads": [_lead(activities={"a": 1})]}, 400, "leads[0].activities"),
+    ("wrong type: activity", {"leads": [_lead(activities=[{"occurred_at": 5, "activity_type": "page_view"}])]},
+     400, "leads[0].activities[0].occurred_at"),
+    ("wrong type: reasons", {"leads": [_lead()], "reasons": "please"}, 400, "reasons"),
+    ("empty lead_id", {"leads": [_lead(lead_id="  ")]}, 422, "leads[0].lead_id"),
+    ("duplicate lead_id", {"leads": [_lead(), _lead()]}, 422, "leads[1].lead_id"),
+    ("unparsable created_at", {"leads": [_lead(created_at="05/01/2026")]}, 422, "leads[0].created_at"),
+    ("unparsable occurred_at", {"leads": [_lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "page_view"},
+        {"occurred_at": "2026-01-02", "activity_type": "page_view"},
+        {"occurred_at": "last tuesday", "activity_type": "demo_request"}])]},
+     422, "leads[0].activities[2].occurred_at"),
+    ("activity after as_of", {"leads": [_lead()], "as_of": "2026-01-21T00:00:00Z"}, 422,
+     "leads[0].activities[2].occurred_at"),
+    ("activity in the future of now", {"leads": [_lead(activities=[
+        {"occurred_at": "2999-01-01T00:00:00Z", "activity_type": "demo_request"}])]},
+     422, "leads[0].activities[0].occurred_at"),
+    ("lead created after as_of", {"leads": [_lead(activities=[])], "as_of": "2026-01-01T00:00:00Z"}, 422,
+     "leads[0].created_at"),
+    ("unparsable as_of", {"leads": [_lead()], "as_of": "soon"}, 422, "as_of"),
+    ("as_of out of range", {"leads": [_lead()], "as_of": "2500-01-01T00:00:00Z"}, 422, "as_of"),
+    ("activity out of range", {"leads": [_lead(activities=[
+        {"occurred_at": "0001-01-01T00:00:00Z", "activity_type": "page_view"}])]},
+     422, "leads[0].activities[0].occurred_at"),
+    ("created_at out of range", {"leads": [_lead(created_at="1600-01-01", activities=[])]}, 422,
+     "leads[0].created_at"),
+    ("empty activity_type", {"leads": [_lead(activities=[{"occurred_at": "2026-01-02T00:00:00Z",
+                                                          "activity_type": ""}])]},
+     422, "leads[0].activities[0].activity_type"),
+    ("negative count", {"leads": [_lead(bed_count=-3)]}, 422, "leads[0].bed_count"),
+    ("fractional count", {"leads": [_lead(employee_count=10.5)]}, 422, "leads[0].employee_count"),
+    ("nested extra field", {"leads": [_lead(crm={"owner": "x"})]}, 422, "leads[0].crm"),
+    ("too many leads", {"leads": _many(2_001)}, 422, "leads"),
+    ("too many activities", {"leads": [_lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "email_open"}] * 1_001)]},
+     422, "leads[0].activities"),
+]
+
+
+@pytest.mark.parametrize("name,body,status,field", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_gets_a_4xx_naming_the_field(client, name, body, status, field) -> None:
+    r = _post(client, body)
+    assert r.status_code == status, (name, r.status_code, r.text)
+    data = r.json()
+    assert data["request_id"] == r.headers["x-request-id"]
+    fields = [p["field"] for p in data["problems"]]
+    assert field in fields, (name, fields)
+    assert all(p["message"] for p in data["problems"])
+
+
+def test_body_too_large_gets_413(client) -> None:
+    body = json.dumps({"leads": [_lead(notes="x" * (9 * 1024 * 1024))]})
+    r = _post(client, body)
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+
+
+def test_unknown_categories_and_activity_types_score_normally(client) -> None:
+    odd = _lead(org_type="space_agency", ehr_vendor="homegrown", lead_source="carrier pigeon", country="XX",
+                product_interest="teleporters", activities=[
+                    {"occurred_at": "2026-01-20T00:00:00Z", "activity_type": "g2_intent_surge", "detail": None},
+                    {"occurred_at": "2026-01-21T00:00:00Z", "activity_type": "page_view",
+                     "detail": "/never/seen/before"},
+                    {"occurred_at": "2026-01-22T00:00:00Z", "activity_type": "Demo_Request ", "detail": ""}])
+    r = _post(client, {"leads": [odd], "as_of": "2026-02-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    s = r.json()["scores"][0]
+    assert 0 <= s["score"] <= 100 and s["reasons"]
+
+
+def test_as_of_defaults_to_now_so_decay_is_continuous(client) -> None:
+    before = pd.Timestamp.now(tz="UTC")
+    r = _post(client, {"leads": [_lead()]})
+    after = pd.Timestamp.now(tz="UTC")
+    assert r.status_code == 200
+    assert before <= pd.Timestamp(r.json()["as_of"]) <= after
+
+
+def test_reasons_can_be_skipped(client) -> None:
+    with_reasons = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
+    without = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z", "reasons": False}).json()
+    s = without["scores"][0]
+    assert s["reasons"] is None and s["probability"] == with_reasons["probability"]
+    assert s["score"] == with_reasons["score"]
+
+
+def test_buying_group_is_the_leads_sharing_an_account(client) -> None:
+    champion = _lead(lead_id="L-CMIO", job_title="CMIO", activities=[
+        {"occurred_at": "2026-01-25T00:00:00Z", "activity_type": "demo_request"},
+        {"occurred_at": "2026-01-26T00:00:00Z", "activity_type": "baa_request"}])
+    alone = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
+    grouped = _post(client, {"leads": [_lead(), champion], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"]
+    other_account = _post(client, {"leads": [_lead(), {**champion, "account_id": "ACC-OTHER"}],
+                                   "as_of": "2026-02-01T00:00:00Z"}).json()["scores"]
+    assert other_account[0]["probability"] == alone["probability"]
+    assert grouped[0]["probability"] != alone["probability"]
+
+
+def test_same_numbers_as_batch_scoring(client, scoring_model, dataset) -> None:
+    rows, leads = parity_case(dataset, n=300)
+    assert len(leads) <= 2_000
+    r = _post(client, {"leads": leads, "as_of": dataset.as_of.isoformat()})
+    assert r.status_code == 200, r.text[:500]
+    batch = scoring_model.score(dataset.leads, dataset.activities, rows)
+    assert_same_scores(r.json()["scores"], batch)
+
+
+def test_request_tables_match_the_contract(dataset) -> None:
+    """The service's request tables are exactly what validate_tables makes of the same rows."""
+    from mqlscore.service import ScoreRequest, request_tables
+
+    _, payload = parity_case(dataset, n=40, seed=3)
+    payload[0] = {**payload[0], "org_type": " Health_System ", "country": "us", "state": " ma", "ehr_vendor": "EPIC",
+                  "lead_source": "", "employee_count": 250}
+    payload[0]["activities"] = payload[0]["activities"] + [
+        {"occurred_at": "2025-05-01T10:00:00+02:00", "activity_type": " Page_View ", "detail": " /Pricing "},
+        {"occurred_at": "2025-05-01T08:00:00Z", "activity_type": "page_view", "detail": "/Pricing"},
+        {"occurred_at": "2025-05-01T08:00:00Z", "activity_type": "page_view", "detail": "/Pricing"}]
+    request = ScoreRequest.model_validate({"leads": payload})
+    when = pd.Timestamp(dataset.as_of)
+    tables = request_tables(request.leads, when, ServiceConfig())
+    leads = pd.DataFrame([{k: v for k, v in p.items() if k != "activities"} for p in payload])
+    acts = pd.DataFrame([{**a, "lead_id": p["lead_id"]} for p in payload for a in p["activities"]])
+    expected = validate_tables({"leads": leads, "activities": acts[["lead_id", "occurred_at", "activity_type",
+                                                                     "detail"]]}, as_of=when)
+    pd.testing.assert_frame_equal(tables.leads, expected.leads[list(tables.leads.columns)])
+    key = ["lead_id", "occurred_at", "activity_type", "detail"]
+    pd.testing.assert_frame_equal(tables.activities.sort_values(key).reset_index(drop=True),
+                                  expected.activities.sort_values(key).reset_index(drop=True))
+    assert tables.n_duplicate_activities == 2  # the same instant in two offsets, and a repeat
+
+
+def test_logs_carry_request_id_latency_counts_and_no_personal_data(client, caplog) -> None:
+    lead = _lead(email="ada.lovelace@example-hospital.org", first_name="Ada", last_name="Lovelace",
+                 job_title="Chief Nursing Informatics Officer", company_name="Example Hospital")
+    with caplog.at_level(logging.INFO):
+        ok = _post(client, {"leads": [lead], "as_of": "2026-02-01T00:00:00Z"},
+                   {**AUTH, "X-Request-ID": "crm-flow-42"})
+        bad = _post(client, {"leads": [{**lead, "created_at": "not a date", "employee_count": "lots"}]})
+        bad2 = _post(client, {"leads": [{**lead, "created_at": "not a date"}]})
+    assert ok.headers["x-request-id"] == "crm-flow-42"
+    assert bad.status_code == 400 and bad2.status_code == 422
+    text = caplog.text
+    assert "request_id=crm-flow-42" in text and "status=200" in text and "leads=1" in text and "activities=3" in text
+    assert "ms=" in text and "status=400" in text and "status=422" in text
+    for secret in ("ada.lovelace", "Lovelace", "Nursing Informatics", "Example Hospital", "not a date", "lots"):
+        assert secret not in text
+        assert secret not in bad.text and secret not in bad2.text
+
+
+def test_api_key_sources_and_refusals(tmp_path: Path) -> None:
+    from mqlscore.service import ApiKeyAuth, StartupError
+
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    auth = ApiKeyAuth.from_env({"MQLSCORE_API_KEY_FILE": str(key_file)})
+    assert auth.allows([(b"x-api-key", KEY.encode())]) and not auth.allows([(b"x-api-key", b"nope")])
+    assert ApiKeyAuth.from_env({"MQLSCORE_API_KEY": KEY}).allows([(b"authorization", f"Bearer {KEY}".encode())])
+    assert not ApiKeyAuth.from_env({"MQLSCORE_DEV": "1"}).enabled
+    for env, words in (({}, "no API key"), ({"MQLSCORE_API_KEY": "short"}, "at least 16"),
+                       ({"MQLSCORE_API_KEY_FILE": str(tmp_path / "missing")}, "cannot read")):
+        with pytest.raises(StartupError, match=words):
+            ApiKeyAuth.from_env(env)
+
+
+def test_missing_or_corrupt_model_fails_start_up(store: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    import bentoml
+
+    from mqlscore import service as mq
+
+    monkeypatch.setenv(mq.API_KEY_ENV, KEY)
+    with pytest.raises(mq.StartupError, match="not in the BentoML model store"):
+        mq.start_engine(bentoml.models.BentoModel("mqlscore-service:doesnotexist"))
+    with pytest.raises(mq.StartupError, match="cannot load"):
+        mq.ScoringEngine.from_folder(tmp_path / "empty")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(store / "scoring_model", corrupt)
+    (corrupt / "model.json").write_text('{"booster": "tree\\nnonsense", "best_iteration": 1}')
+    with pytest.raises(mq.StartupError):
+        mq.ScoringEngine.from_folder(corrupt)
+    monkeypatch.delenv(mq.API_KEY_ENV)
+    monkeypatch.delenv(mq.API_KEY_FILE_ENV, raising=False)
+    with pytest.raises(mq.StartupError, match="no API key"):
+        mq.start_engine(bentoml.models.BentoModel("mqlscore-service:whatever"))
+
+
+def test_single_lead_latency_in_process(client) -> None:
+    """A guard against regressions only (the HTTP figures are in benchmarks/)."""
+    body = {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}
+    times = []
+    for _ in range(10):
+        t = time.perf_counter()
+        assert _post(client, body).status_code == 200
+        times.append(time.perf_counter() - t)
+    assert np.median(times) < 1.0
+
+
+def test_requests_batched_together_get_the_numbers_they_get_alone(service_module, dataset) -> None:
+    """Concurrent requests share one model call (adaptive batching) without mixing
+    buying groups, as-of times, reasons flags or errors."""
+    from mqlscore.service import Batcher, Job, LeadIn
+
+    svc = service_module.MQLScore()
+    _, group_a = parity_case(dataset, n=3, seed=11)
+    _, group_b = parity_case(dataset, n=3, seed=12)
+    shared = [{**lead, "account_id": "ACC-SHARED"} for lead in group_b]  # same account id in two requests
+    as_of = dataset.as_of.isoformat()
+    requests = [
+        ([LeadIn.model_validate(x) for x in group_a], as_of, True),
+        ([LeadIn.model_validate({**x, "account_id": "ACC-SHARED"}) for x in group_a],
+         (dataset.as_of + pd.Timedelta(days=20)).isoformat(), False),
+        ([LeadIn.model_validate(x) for x in shared], as_of, True),
+        ([LeadIn.model_validate(_lead(created_at="not a time"))], None, True),
+    ]
+    alone = [svc.engine.score(*r) if k != 3 else None for k, r in enumerate(requests)]
+    batcher = Batcher(svc.engine, max_leads=1_000)
+
+    async def together():
+        return await asyncio.gather(*(batcher.score(*r) for r in requests))
+
+    outcomes = svc.engine.score_many([Job(r[0], r[1], r[2], pd.Timestamp.now(tz="UTC")) for r in requests])
+    assert [o.batch for o in outcomes] == [3, 3, 3, 0] and outcomes[3].error.status == 422
+    replies = asyncio.run(together())
+    for k in range(3):
+        assert replies[k].model_dump() == alone[k].model_dump(), k
+    assert replies[1].scores[0].reasons is None and replies[0].scores[0].reasons
+    assert replies[3].status_code == 422
+
+
+def test_a_server_fault_in_a_batch_fails_only_its_own_request() -> None:
+    from mqlscore.service import Batcher, Outcome
+
+    class Engine:
+        config = ServiceConfig()
+
+        def score_many(self, jobs):
+            if any(job.leads == ["boom"] for job in jobs):
+                raise RuntimeError("model failure")
+            return [Outcome(response=f"ok {job.leads[0]}") for job in jobs]
+
+    batcher = Batcher(Engine())
+
+    async def together():
+        return await asyncio.gather(*(batcher.score([x], None, True) for x in ("a", "boom", "c")),
+                                    return_exceptions=True)
+
+    a, boom, c = asyncio.run(together())
+    assert a == "ok a" and c == "ok c" and isinstance(boom, RuntimeError)

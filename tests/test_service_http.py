@@ -1,0 +1,251 @@
+"""The scoring service as a real server: ``mqlscore build`` from a fresh MLflow
+registry (offline), then ``mqlscore serve`` (``bentoml serve``) on 127.0.0.1,
+called with ``bentoml.SyncHTTPClient`` and plain HTTP; and start-ups that must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from test_service import KEY, MODEL_NAME, REPO, assert_same_scores, parity_case, trained_store
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+BIN = Path(sys.executable).parent
+# Anything that tries the network during the build fails fast instead of hanging.
+OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+           "NO_PROXY": "127.0.0.1,localhost", "UV_OFFLINE": "1", "PIP_NO_INDEX": "1"}
+EXAMPLE = {
+    "lead_id": "L-HTTP", "created_at": "2026-01-05T15:00:00Z", "account_id": "ACC-HTTP", "job_title": "CMIO",
+    "org_type": "health_system", "employee_count": 5000, "country": "US", "state": "NY",
+    "activities": [{"occurred_at": "2026-01-20T16:30:00Z", "activity_type": "page_view", "detail": "/pricing"},
+                   {"occurred_at": "2026-01-21T09:10:00Z", "activity_type": "baa_request", "detail": None}],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _base_env(home: Path, store: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MQLSCORE_", "BENTOML_"))}
+    env.update({"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+                "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _start_failure(command: list[str], env: dict[str, str], cwd: Path, timeout: float = 90) -> tuple[int, str]:
+    """Run a server start-up that must fail; return its exit code and output."""
+    proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
+    return trained_store(tmp_path_factory, demo_export)
+
+
+@pytest.fixture(scope="module")
+def built(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``mqlscore build`` against the fresh registry, with the network cut off."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    config = tmp_path_factory.mktemp("config") / "settings.yaml"
+    config.write_text(f"train:\n  model_name: {MODEL_NAME}\nservice:\n  max_leads_per_request: 2000\n")
+    env = {**_base_env(home, store), **OFFLINE}
+    t0 = time.perf_counter()
+    done = subprocess.run([str(BIN / "mqlscore"), "build", "--config", str(config)], env=env, cwd=config.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    seconds = time.perf_counter() - t0
+    out = done.stdout + done.stderr
+    assert "Built bento mqlscore-service:" in out and f"{MODEL_NAME} v1" in out
+    return {"home": home, "env": _base_env(home, store), "seconds": seconds, "output": out}
+
+
+@pytest.fixture(scope="module")
+def server(built: dict[str, Any]):
+    """``mqlscore serve`` (which becomes ``bentoml serve``) on a free port; stopped at teardown."""
+    port = _free_port()
+    env = {**built["env"], "MQLSCORE_API_KEY": KEY}
+    log = built["home"] / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "mqlscore"), "serve", "--port", str(port), "--workers", "1"], env=env,
+                                cwd=built["home"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
+    yield {"url": url, "log": log, "proc": proc}
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return httpx.post(f"{url}/score", content=data, timeout=60,
+                      headers={"Content-Type": "application/json",
+                               **({"Authorization": f"Bearer {KEY}"} if headers is None else headers)})
+
+
+def test_build_is_offline_and_pins_the_lock(built: dict[str, Any]) -> None:
+    bentos = list((built["home"] / "bentos" / "mqlscore-service").glob("*/bento.yaml"))
+    assert len(bentos) == 1
+    root = bentos[0].parent
+    requirements = (root / "env" / "python" / "requirements.txt").read_text()
+    assert "bentoml==1.4.40" in requirements and "lightgbm==" in requirements and "pandas==" in requirements
+    assert (root / "src" / "mqlscore" / "scoring.py").is_file() and (root / "src" / "service.py").is_file()
+    meta = bentos[0].read_text()
+    assert f"registered_model: {MODEL_NAME}" in meta and "registered_version: '1'" in meta
+
+
+def test_sync_http_client_with_and_without_key(server) -> None:
+    import bentoml
+    from bentoml.exceptions import BentoMLException
+
+    with bentoml.SyncHTTPClient(server["url"], token=KEY) as client:
+        out = client.score(leads=[EXAMPLE], as_of="2026-02-01T00:00:00Z")
+    (s,) = out["scores"]
+    assert s["lead_id"] == "L-HTTP" and 0 < s["probability"] < 1 and s["tier"] in "ABCD" and s["reasons"]
+    assert s["model_name"] == MODEL_NAME and s["model_version"] == "1"
+    with bentoml.SyncHTTPClient(server["url"]) as anonymous:  # the schema is public, scoring is not
+        with pytest.raises(BentoMLException) as info:
+            anonymous.score(leads=[EXAMPLE])
+    assert info.value.error_code == 401
+
+
+def test_plain_http(server) -> None:
+    url = server["url"]
+    ok = _post(url, {"leads": [EXAMPLE], "as_of": "2026-02-01T00:00:00Z"}, {"X-API-Key": KEY})
+    assert ok.status_code == 200 and ok.json()["scores"][0]["lead_id"] == "L-HTTP"
+    assert ok.headers["x-request-id"]
+    assert _post(url, {"leads": [EXAMPLE]}, {}).status_code == 401
+    assert _post(url, {"leads": [EXAMPLE]}, {"Authorization": "Bearer not-the-key-not-the-key"}).status_code == 401
+    for path in ("/healthz", "/livez", "/readyz", "/metrics", "/schema.json"):
+        assert httpx.get(url + path, timeout=10).status_code == 200, path
+    assert httpx.get(f"{url}/model", timeout=10).status_code == 401
+
+
+def test_model_route_over_http(server) -> None:
+    r = httpx.get(f"{server['url']}/model", headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    assert r.status_code == 200
+    info = r.json()
+    assert info["name"] == MODEL_NAME and info["version"] == "1" and info["trained_at"]
+    assert info["horizon_days"] == 90 and info["threshold"]["policy"] and info["validation_metrics"]["roc_auc"] > 0.6
+    assert info["n_features"] == len(info["features"]) > 50
+    assert info["source"]["registered_model"] == MODEL_NAME and info["limits"]["max_leads_per_request"] == 2000
+
+
+@pytest.mark.parametrize("body,status,field", [
+    (b"{not json", 400, "body"),
+    ({"leads": []}, 400, "leads"),
+    ({"leads": [{**EXAMPLE, "employee_count": [1]}]}, 400, "leads[0].employee_count"),
+    ({"leads": [{k: v for k, v in EXAMPLE.items() if k != "lead_id"}]}, 400, "leads[0].lead_id"),
+    ({"leads": [{**EXAMPLE, "activities": [{"occurred_at": "31/01/2026", "activity_type": "page_view"}]}]}, 422,
+     "leads[0].activities[0].occurred_at"),
+    ({"leads": [EXAMPLE], "as_of": "2026-01-21T00:00:00Z"}, 422, "leads[0].activities[1].occurred_at"),
+], ids=["malformed-json", "empty-list", "wrong-type", "missing-lead-id", "bad-timestamp", "future-activity"])
+def test_bad_input_over_http(server, body, status, field) -> None:
+    r = _post(server["url"], body)
+    assert r.status_code == status, r.text
+    assert field in [p["field"] for p in r.json()["problems"]]
+
+
+def test_unknown_values_score_normally_over_http(server) -> None:
+    odd = {**EXAMPLE, "org_type": "moon_base", "activities": [
+        {"occurred_at": "2026-01-20T00:00:00Z", "activity_type": "tiktok_like", "detail": None}]}
+    r = _post(server["url"], {"leads": [odd], "as_of": "2026-02-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+
+
+def test_same_numbers_as_batch_scoring_over_http(server, store: Path, demo_export: Path) -> None:
+    from mqlscore.contract import load_folder
+    from mqlscore.scoring import ScoringModel
+
+    dataset = load_folder(demo_export)
+    model = ScoringModel.load(store / "scoring_model")
+    model.metadata.update(model_name=MODEL_NAME, model_version="1")
+    rows, leads = parity_case(dataset, n=300, seed=5)
+    r = _post(server["url"], {"leads": leads, "as_of": dataset.as_of.isoformat()})
+    assert r.status_code == 200, r.text[:500]
+    assert_same_scores(r.json()["scores"], model.score(dataset.leads, dataset.activities, rows))
+
+
+def test_server_log_has_request_lines_without_personal_data(server) -> None:
+    lead = {**EXAMPLE, "lead_id": "L-LOG", "email": "grace.hopper@navy-health.example",
+            "job_title": "Chief Digital Health Officer", "first_name": "Grace"}
+    r = _post(server["url"], {"leads": [lead], "as_of": "2026-02-01T00:00:00Z"}, {"X-API-Key": KEY,
+                                                                                  "X-Request-ID": "log-check-1"})
+    assert r.status_code == 200
+    time.sleep(0.5)
+    text = server["log"].read_text()
+    line = next(ln for ln in text.splitlines() if "request_id=log-check-1" in ln)
+    assert "status=200" in line and "ms=" in line and "leads=1" in line and "activities=2" in line
+    for secret in ("grace.hopper", "Grace", "Chief Digital Health Officer"):
+        assert secret not in text
+
+
+def test_start_up_fails_without_a_key(built: dict[str, Any]) -> None:
+    code, out = _start_failure([str(BIN / "bentoml"), "serve", "mqlscore-service:latest", "--port",
+                                str(_free_port())], built["env"], built["home"])
+    assert code != 0 and "no API key" in out
+    from typer.testing import CliRunner
+
+    from mqlscore.cli import app
+
+    result = CliRunner().invoke(app, ["serve"], env={"MQLSCORE_API_KEY": "", "MQLSCORE_API_KEY_FILE": "",
+                                                     "MQLSCORE_DEV": ""})
+    assert result.exit_code == 1 and "no API key" in result.output
+
+
+def test_start_up_fails_on_a_missing_model(built: dict[str, Any], tmp_path: Path) -> None:
+    env = {**built["env"], "BENTOML_HOME": str(tmp_path / "empty-home"), "MQLSCORE_API_KEY": KEY}
+    code, out = _start_failure([str(BIN / "bentoml"), "serve", "service:MQLScore", "--port", str(_free_port())],
+                               env, REPO / "bento")
+    assert code != 0 and "not in the BentoML model store" in out and "mqlscore build" in out
+
+
+def test_start_up_fails_on_a_corrupt_model(built: dict[str, Any], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(built["home"], home, ignore=shutil.ignore_patterns("*.log"))
+    (model_json,) = (home / "models").glob("*/*/scoring_model/model.json")
+    model_json.write_text(model_json.read_text()[:5000])  # truncated
+    env = {**built["env"], "BENTOML_HOME": str(home), "MQLSCORE_API_KEY": KEY}
+    code, out = _start_failure([str(BIN / "bentoml"), "serve", "mqlscore-service:latest", "--port",
+                                str(_free_port())], env, home)
+    assert code != 0 and "cannot load the scoring model" in out
+
+
+def test_build_says_clearly_when_no_model_is_registered(tmp_path: Path) -> None:
+    env = {**_base_env(tmp_path / "home", tmp_path), **OFFLINE}
+    done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert "train one first" in done.stdout + done.stderr and "Traceback" not in done.stdout + done.stderr

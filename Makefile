@@ -32,6 +32,7 @@ bench: setup
 	$(UV) run python benchmarks/bench_features.py
 	$(UV) run python benchmarks/bench_decay.py
 	$(UV) run python benchmarks/bench_model.py
+	$(UV) run python benchmarks/bench_service.py
 
 clean:
 	rm -rf data mlflow.db mlruns .pytest_cache

@@ -7,10 +7,12 @@ its ASGI app (``starlette.testclient``), with a model trained on the demo export
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +22,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# BentoML reads its home once: keep its stores in a temporary folder, set before it is imported.
+# BentoML reads its home once: keep its stores in a temporary folder, set before it is
+# imported, and removed when the test session ends.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="mqlscore-bentoml-")
+atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 from mqlscore.config import ServiceConfig, Settings, TrainConfig  # noqa: E402

@@ -19,7 +19,7 @@ demo: setup
 	$(UV) run mqlscore build
 	@test -s $(DEMO_KEY) || $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $(DEMO_KEY)
 	@echo "The demo's API key is in $(DEMO_KEY): export MQLSCORE_API_KEY=\$$(cat $(DEMO_KEY))"
-	MQLSCORE_API_KEY_FILE=$(DEMO_KEY) $(UV) run mqlscore serve
+	MQLSCORE_API_KEY_FILE=$(CURDIR)/$(DEMO_KEY) $(UV) run mqlscore serve
 
 test: setup
 	$(UV) run pytest -m "not slow"

@@ -424,7 +424,10 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     # Become the server: Ctrl-C and signals reach `bentoml serve` directly.
-    os.execve(command[0], command, serve_environment(dev, workers, settings))
+    env = serve_environment(dev, workers, settings)
+    if env.get("MQLSCORE_API_KEY_FILE"):  # the server runs from the bento's folder: make the path absolute
+        env["MQLSCORE_API_KEY_FILE"] = str(Path(env["MQLSCORE_API_KEY_FILE"]).expanduser().resolve())
+    os.execve(command[0], command, env)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -156,11 +156,14 @@ def reasons_text(reasons: list[dict], limit: int = 3) -> str:
     return "; ".join(f"{r['text']} ({r['points']:+.0f})" for r in reasons[:limit])
 
 
-def signal_points(model, X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:  # noqa: ANN001
-    """Points per business signal for each row of a feature block (calibrated, scaled)."""
-    contrib, _, features = model._contributions(X)
+def signal_points(model, X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Points per business signal for each row of a feature block (calibrated and
+    scaled like the score), the signals' names and groups, and per row the bias and
+    the raw log-odds (bias + contributions) of the same model pass."""
+    contrib, bias, features = model._contributions(X)
     matrix, signals, groups = signal_matrix(model.builder.specs_, features)
-    return (contrib * model.scale.points_per_logit * model.calibrator.a_) @ matrix, signals, groups
+    points = (contrib * model.scale.points_per_logit * model.calibrator.a_) @ matrix
+    return points, signals, groups, bias, bias + contrib.sum(axis=1)
 
 
 def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard_points: pd.DataFrame | None,  # noqa: ANN001
@@ -177,7 +180,7 @@ def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    points, signals, groups = signal_points(model, X)
+    points, signals, groups, _, _ = signal_points(model, X)
     drivers = pd.DataFrame({"signal": signals, "group": groups, "mean_abs_points": np.abs(points).mean(axis=0),
                             "mean_points": points.mean(axis=0)}).sort_values("mean_abs_points", ascending=False)
     drivers["label"] = [_signal_label(s) for s in drivers["signal"]]

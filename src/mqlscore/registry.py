@@ -112,7 +112,7 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
     mlflow = configure()
     from mlflow import MlflowClient
 
-    mlflow.set_experiment(experiment)
+    _use_experiment(mlflow, experiment)
     client = MlflowClient()
     with mlflow.start_run() as run:
         mlflow.log_params(_flatten(params))
@@ -153,6 +153,18 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
             mlflow.log_metric("promotion_champion_log_loss", champion_loss)
         return Registration(run.info.run_id, info.model_uri, str(version), promoted, decision, new_log_loss,
                             champion_loss)
+
+
+def _use_experiment(mlflow: Any, name: str) -> None:
+    """Select the experiment, creating it with its artifacts beside a SQLite store
+    (not in whatever folder the process happens to run from)."""
+    if mlflow.get_experiment_by_name(name) is None:
+        uri = tracking_uri()
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
 
 
 def _champion_version(client: Any, model_name: str) -> str | None:

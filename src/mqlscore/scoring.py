@@ -154,9 +154,13 @@ class ScoringModel:
 
     def score_features(self, X: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Scores for a feature block (from ``builder.transform``), index kept."""
-        from mqlscore.explain import reasons_for, reasons_text, signal_matrix
+        from mqlscore.explain import reasons_for, reasons_text, signal_points
 
-        raw = self.raw_log_odds(X)
+        if reasons:
+            # One pass of the model: the contributions and the bias add up to the raw log-odds.
+            points, signals, groups, bias, raw = signal_points(self, X)
+        else:
+            raw = self.raw_log_odds(X)
         cal = self.calibrator.logit(raw)
         prob = 0.5 * (1 + np.tanh(0.5 * cal))
         score = self.scale.score(cal)
@@ -166,10 +170,6 @@ class ScoringModel:
         }, index=X.index)
         if not reasons:
             return out
-        contrib, bias, features = self._contributions(X)
-        k = self.scale.points_per_logit * self.calibrator.a_
-        matrix, signals, groups = signal_matrix(self.builder.specs_, features)
-        points = (contrib * k) @ matrix
         is_fit = np.array([g == "fit" for g in groups])
         out["base_points"] = np.round(self.scale.unclipped(self.calibrator.logit(bias)), 2)
         out["fit_points"] = np.round(points[:, is_fit].sum(axis=1), 2)

@@ -265,7 +265,7 @@ def _write_report(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, data
 
     evaluations = [c.evaluation for c in result.candidates.values()]
     write_report(result.report_dir, evaluations, _context(result, ts, is_val, dataset))
-    if result.champion == "scorecard" or "scorecard" in result.candidates:
+    if "scorecard" in result.candidates:
         table = result.candidates["scorecard"].model.points_table(result.scoring_model.scale.points_per_logit)
         table.to_csv(result.report_dir / "scorecard_points.csv", index=False)
     if result.decay is not None:

@@ -106,39 +106,34 @@ class ProcessParams:
     half_lives: tuple[float, ...] = field(default_factory=lambda: tuple(s[4] for s in SIGNALS))
 
 
-def signal_mix_cdf(groups: tuple[str, ...]) -> np.ndarray:
-    """Cumulative mix of spontaneous signals per (persona group, evidence stage)."""
+def _mix_weights(groups: tuple[str, ...]) -> np.ndarray:
+    """Spontaneous rate of each signal per (persona group, evidence stage), in
+    units of the base mix: the group's multipliers, and the next step of the
+    evidence sequence boosted."""
     base = np.array([s[5] for s in SIGNALS])
     n_stages = len(EVIDENCE_SEQUENCE) + 1
-    cdf = np.zeros((len(groups), n_stages, len(SIGNALS)))
+    weights = np.zeros((len(groups), n_stages, len(SIGNALS)))
     for g, group in enumerate(groups):
         mult = np.ones(len(SIGNALS))
         for name, m in GROUP_MIX[group].items():
             mult[SIG[name]] = m
         for stage in range(n_stages):
-            weights = base * mult
+            weights[g, stage] = base * mult
             if stage < len(EVIDENCE_SEQUENCE):
                 for name in EVIDENCE_SEQUENCE[stage]:
-                    weights[SIG[name]] *= ProcessParams.next_stage_boost
-            cdf[g, stage] = np.cumsum(weights) / weights.sum()
-    return cdf
+                    weights[g, stage, SIG[name]] *= ProcessParams.next_stage_boost
+    return weights
+
+
+def signal_mix_cdf(groups: tuple[str, ...]) -> np.ndarray:
+    """Cumulative mix of spontaneous signals per (persona group, evidence stage)."""
+    weights = _mix_weights(groups)
+    return np.cumsum(weights, axis=2) / weights.sum(axis=2, keepdims=True)
 
 
 def group_rate_scale(groups: tuple[str, ...]) -> np.ndarray:
     """Total spontaneous rate of each (group, stage) relative to the base mix."""
-    base = np.array([s[5] for s in SIGNALS])
-    out = np.zeros((len(groups), len(EVIDENCE_SEQUENCE) + 1))
-    for g, group in enumerate(groups):
-        mult = np.ones(len(SIGNALS))
-        for name, m in GROUP_MIX[group].items():
-            mult[SIG[name]] = m
-        for stage in range(out.shape[1]):
-            weights = base * mult
-            if stage < len(EVIDENCE_SEQUENCE):
-                for name in EVIDENCE_SEQUENCE[stage]:
-                    weights[SIG[name]] *= ProcessParams.next_stage_boost
-            out[g, stage] = weights.sum() / base.sum()
-    return out
+    return _mix_weights(groups).sum(axis=2) / np.array([s[5] for s in SIGNALS]).sum()
 
 
 @dataclass

@@ -156,11 +156,7 @@ class ScoringModel:
         """Scores for a feature block (from ``builder.transform``), index kept."""
         from mqlscore.explain import reasons_for, reasons_text, signal_points
 
-        if reasons:
-            # One pass of the model: the contributions and the bias add up to the raw log-odds.
-            points, signals, groups, bias, raw = signal_points(self, X)
-        else:
-            raw = self.raw_log_odds(X)
+        raw = self.raw_log_odds(X)
         cal = self.calibrator.logit(raw)
         prob = 0.5 * (1 + np.tanh(0.5 * cal))
         score = self.scale.score(cal)
@@ -170,6 +166,7 @@ class ScoringModel:
         }, index=X.index)
         if not reasons:
             return out
+        points, signals, groups, bias, _ = signal_points(self, X)
         is_fit = np.array([g == "fit" for g in groups])
         out["base_points"] = np.round(self.scale.unclipped(self.calibrator.logit(bias)), 2)
         out["fit_points"] = np.round(points[:, is_fit].sum(axis=1), 2)

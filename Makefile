@@ -6,11 +6,26 @@
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup browser demo test test-all bench clean
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
 	$(UV) sync --frozen
+
+# Headless Chromium for the lead card's browser test (tests/test_ui_browser.py).
+# Debian's package; as root with apt-get it is installed here, otherwise we say how.
+CHROMIUM ?= /usr/bin/chromium
+
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "Chromium for the browser test: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser test (apt-get)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "No $(CHROMIUM): the browser test will be skipped. Install Chromium with:"; \
+		echo "    sudo apt-get install --no-install-recommends chromium   (Debian/Ubuntu)"; \
+	fi
 
 DEMO_KEY := data/demo-api-key
 
@@ -19,13 +34,15 @@ demo: setup
 	$(UV) run mqlscore build
 	@test -s $(DEMO_KEY) || $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $(DEMO_KEY)
 	@echo "The demo's API key is in $(DEMO_KEY): export MQLSCORE_API_KEY=\$$(cat $(DEMO_KEY))"
-	MQLSCORE_API_KEY_FILE=$(CURDIR)/$(DEMO_KEY) $(UV) run mqlscore serve
+	MQLSCORE_API_KEY_FILE=$(CURDIR)/$(DEMO_KEY) $(UV) run mqlscore serve --scores data/demo-scores.csv
 
-test: setup
-	$(UV) run pytest -m "not slow"
+# With Chromium present, the browser test must run (it fails instead of skipping).
+test: setup browser
+	@if [ -x "$(CHROMIUM)" ]; then export MQLSCORE_REQUIRE_BROWSER=1; fi; \
+		echo "$(UV) run pytest -m \"not slow\""; $(UV) run pytest -m "not slow"
 
-test-all: setup
-	$(UV) run pytest
+test-all: setup browser
+	@if [ -x "$(CHROMIUM)" ]; then export MQLSCORE_REQUIRE_BROWSER=1; fi; $(UV) run pytest
 
 bench: setup
 	$(UV) run python benchmarks/bench_generate.py

@@ -173,7 +173,7 @@ def in_process(engine: Any, body1: bytes, body100: bytes) -> dict[str, Any]:
     """Where the time goes in one request, and the raw model call on the same rows."""
     import pandas as pd
 
-    from mqlscore.service import ScoreRequest, request_tables
+    from mqlscore.service import REASON_COLUMNS, RESPONSE_COLUMNS, ScoreRequest, request_tables
 
     out: dict[str, Any] = {}
     model = engine.model
@@ -193,7 +193,9 @@ def in_process(engine: Any, body1: bytes, body100: bytes) -> dict[str, Any]:
                                            repeat),
             "score_features_with_reasons": _best_ms(lambda: model.score_features(X, reasons=True), repeat),
             "score_features_without_reasons": _best_ms(lambda: model.score_features(X, reasons=False), repeat),
-            "response": _best_ms(lambda: engine._response(scored, when, True).model_dump_json(), repeat),
+            "response": _best_ms(lambda: engine._response(
+                {c: scored[c].tolist() for c in RESPONSE_COLUMNS + REASON_COLUMNS}, len(scored), when,
+                True).model_dump_json(), repeat),
             "engine_total": _best_ms(lambda: engine.score(ScoreRequest.model_validate_json(body).leads, req.as_of),
                                      repeat),
         }

@@ -37,3 +37,59 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "export"
     generate_export(GeneratorConfig(n_leads=6_000, seed=11, mc_sims=30), out)
     return out
+
+
+# ---------------------------------------------------------------------------
+# One trained model, one bento and one running server per session, shared by
+# test_service_http.py and test_ui_browser.py (training and building take ~45 s).
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def service_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
+    """The SQLite MLflow store holding ``models:/mql-svc@champion`` (``test_service.trained_store``)."""
+    from test_service import trained_store
+
+    return trained_store(tmp_path_factory, demo_export)
+
+
+@pytest.fixture(scope="session")
+def scored_files(service_store: Path, demo_export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The export's open leads scored by that model and written by ``mqlscore score``'s
+    own code, as CSV and as Parquet."""
+    from test_service import MODEL_NAME
+
+    from mqlscore.cli import _write_scores
+    from mqlscore.contract import load_folder
+    from mqlscore.scoring import ScoringModel
+
+    model = ScoringModel.load(service_store / "scoring_model")
+    model.metadata.update(model_name=MODEL_NAME, model_version="1")
+    dataset = load_folder(demo_export)
+    folder = tmp_path_factory.mktemp("scored")
+    out = {"csv": folder / "test-scores.csv", "parquet": folder / "test-scores.parquet"}
+    for path in out.values():
+        _write_scores(dataset, model, path, "the test model")
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(service_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``mqlscore build`` against the fresh registry, with the network cut off."""
+    from servers import build
+    from test_service import MODEL_NAME
+
+    home = tmp_path_factory.mktemp("bentoml-home")
+    config = tmp_path_factory.mktemp("config") / "settings.yaml"
+    result = build(service_store, home, config, MODEL_NAME)
+    assert "Built bento mqlscore-service:" in result["output"] and f"{MODEL_NAME} v1" in result["output"]
+    return result
+
+
+@pytest.fixture(scope="session")
+def server(built: dict, scored_files: dict[str, Path]):
+    """``mqlscore serve --scores <the CSV>`` on a free port with the test key; stopped at the session's end."""
+    from servers import serve
+    from test_service import KEY
+
+    yield from serve(built, KEY, ("--scores", str(scored_files["csv"])))

@@ -6,12 +6,8 @@ called with ``bentoml.SyncHTTPClient`` and plain HTTP; and start-ups that must f
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,33 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
+from servers import BIN, OFFLINE
+from servers import base_env as _base_env
+from servers import free_port as _free_port
 from test_service import KEY, MODEL_NAME, REPO, assert_same_scores, parity_case, trained_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-BIN = Path(sys.executable).parent
-# Anything that tries the network during the build fails fast instead of hanging.
-OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
-           "NO_PROXY": "127.0.0.1,localhost", "UV_OFFLINE": "1", "PIP_NO_INDEX": "1"}
 EXAMPLE = {
     "lead_id": "L-HTTP", "created_at": "2026-01-05T15:00:00Z", "account_id": "ACC-HTTP", "job_title": "CMIO",
     "org_type": "health_system", "employee_count": 5000, "country": "US", "state": "NY",
     "activities": [{"occurred_at": "2026-01-20T16:30:00Z", "activity_type": "page_view", "detail": "/pricing"},
                    {"occurred_at": "2026-01-21T09:10:00Z", "activity_type": "baa_request", "detail": None}],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _base_env(home: Path, store: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MQLSCORE_", "BENTOML_"))}
-    env.update({"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "PYTHONUNBUFFERED": "1"})
-    return env
 
 
 def _start_failure(command: list[str], env: dict[str, str], cwd: Path, timeout: float = 90) -> tuple[int, str]:
@@ -57,55 +39,6 @@ def _start_failure(command: list[str], env: dict[str, str], cwd: Path, timeout: 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
     return trained_store(tmp_path_factory, demo_export)
-
-
-@pytest.fixture(scope="module")
-def built(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``mqlscore build`` against the fresh registry, with the network cut off."""
-    home = tmp_path_factory.mktemp("bentoml-home")
-    config = tmp_path_factory.mktemp("config") / "settings.yaml"
-    config.write_text(f"train:\n  model_name: {MODEL_NAME}\nservice:\n  max_leads_per_request: 2000\n")
-    env = {**_base_env(home, store), **OFFLINE}
-    t0 = time.perf_counter()
-    done = subprocess.run([str(BIN / "mqlscore"), "build", "--config", str(config)], env=env, cwd=config.parent,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    seconds = time.perf_counter() - t0
-    out = done.stdout + done.stderr
-    assert "Built bento mqlscore-service:" in out and f"{MODEL_NAME} v1" in out
-    return {"home": home, "env": _base_env(home, store), "seconds": seconds, "output": out}
-
-
-@pytest.fixture(scope="module")
-def server(built: dict[str, Any]):
-    """``mqlscore serve`` (which becomes ``bentoml serve``) on a free port; stopped at teardown."""
-    port = _free_port()
-    env = {**built["env"], "MQLSCORE_API_KEY": KEY}
-    log = built["home"] / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(BIN / "mqlscore"), "serve", "--port", str(port), "--workers", "1"], env=env,
-                                cwd=built["home"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.25)
-    yield {"url": url, "log": log, "proc": proc}
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

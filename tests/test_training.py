@@ -84,6 +84,24 @@ def test_reasons_add_up_to_the_score_before_clipping(trained, dataset) -> None:
             assert r["text"] and r["sign"] == ("+" if r["points"] >= 0 else "-")
 
 
+def test_lightgbm_on_its_float_matrix_gives_exactly_the_dataframe_predictions(trained, dataset) -> None:
+    """Scoring reads LightGBM's float matrix (no pandas work per call); it must be
+    the very numbers LightGBM gives for the DataFrame, contributions included."""
+    from mqlscore.models.gbm import prepare
+
+    gbm = trained.candidates["lightgbm"].model
+    rows = _open_rows(dataset, 200)
+    X = trained.scoring_model.builder.transform(dataset.leads, dataset.activities, rows)
+    X = X.assign(fit__org_type=X["fit__org_type"].cat.reorder_categories(  # other category order: recoded by name
+        X["fit__org_type"].cat.categories[::-1]))
+    framed = prepare(X[gbm.feature_names_])
+    it = gbm.best_iteration_
+    assert np.array_equal(gbm.decision_function(X), gbm.booster_.predict(framed, raw_score=True, num_iteration=it))
+    contrib, bias = gbm.contributions(X)
+    expected = gbm.booster_.predict(framed, pred_contrib=True, num_iteration=it)
+    assert np.array_equal(contrib, expected[:, :-1]) and np.array_equal(bias, expected[:, -1])
+
+
 def test_reasons_sum_exactly_when_all_signals_are_kept(trained, dataset) -> None:
     model = trained.scoring_model
     wide = model.config.model_copy(update={"top_reasons": 20})

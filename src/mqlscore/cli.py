@@ -404,16 +404,28 @@ def serve(
     bento: Optional[str] = typer.Option(None, "--bento", help="Bento tag (default: the latest built)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default 2)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (overrides service limits)."),
+    scores: Optional[Path] = typer.Option(None, "--scores", help="A scored file (from 'mqlscore score') that the "
+                                          "lead card at /ui lists at start."),
 ) -> None:
-    """Run the scoring service (POST /score, GET /model) until interrupted."""
+    """Run the scoring service (POST /score, GET /model, the lead card at /ui) until interrupted."""
     import os
     import sys
 
+    from mqlscore.leadcard import UI_SCORES_ENV, ScoresFileError, load_scores_file
     from mqlscore.service import StartupError, dev_banner, how_to_call, serve_command, serve_environment
 
     settings = _load_settings(config) if config is not None else None
+    scores_file = scores or (Path(os.environ[UI_SCORES_ENV]) if os.environ.get(UI_SCORES_ENV, "").strip() else None)
     try:
         command = serve_command(bento, host, port, dev, workers, settings)
+        if scores_file is not None:  # a bad file stops the start, not the first page view
+            scores_file = scores_file.expanduser().resolve()
+            try:
+                n_scored = len(load_scores_file(scores_file).rows)
+            except OSError as exc:
+                raise StartupError(f"cannot read the scored file {scores_file}: {exc.strerror}") from None
+            except ScoresFileError as exc:
+                raise StartupError(str(exc)) from None
     except StartupError as exc:
         _print_plain(f"Cannot start the service: {exc}", style="bold red")
         raise typer.Exit(1) from None
@@ -421,12 +433,16 @@ def serve(
         _print_plain(dev_banner(), style="bold red")
     _print_plain(f"Serving {command[4]} on http://{host}:{port} (Ctrl-C stops it). Call it with:", style="bold")
     _print_plain(how_to_call(host, port, dev))
+    if scores_file is not None:
+        _print_plain(f"The lead card lists {scores_file} ({n_scored:,} leads).")
     sys.stdout.flush()
     sys.stderr.flush()
     # Become the server: Ctrl-C and signals reach `bentoml serve` directly.
     env = serve_environment(dev, workers, settings)
     if env.get("MQLSCORE_API_KEY_FILE"):  # the server runs from the bento's folder: make the path absolute
         env["MQLSCORE_API_KEY_FILE"] = str(Path(env["MQLSCORE_API_KEY_FILE"]).expanduser().resolve())
+    if scores_file is not None:  # likewise the scored file
+        env[UI_SCORES_ENV] = str(scores_file)
     os.execve(command[0], command, env)
 
 

@@ -20,6 +20,38 @@ from mqlscore.features.titles import PERSONA_LABELS
 
 ROLE_WORDS = {"clinical_champion": "clinical champion", "it_security": "IT security", "finance": "finance",
               "compliance": "compliance"}
+NUMBER_WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
+WINDOW_WORDS = {7: "week", 14: "2 weeks", 30: "month", 90: "3 months"}
+EVIDENCE_STEPS = ("clinical evidence", "customer case studies", "EHR integration", "ROI or pricing")
+# Short role nouns for a sentence; the persona table's labels are for lists and charts.
+ROLE_NOUNS = {
+    "digital_health_exec": "Digital-health executive", "clinical_transformation": "Clinical-transformation leader",
+    "clinical_executive": "Clinical executive (CMIO, CMO or CNO)", "payer_clinical": "Health-plan clinical leader",
+    "benefits_leader": "Benefits or HR leader", "growth_leader": "Growth or marketing leader",
+    "it_security": "Security leader (CISO)", "it_leader": "IT or EHR leader", "finance": "Finance leader",
+    "compliance_legal": "Compliance or legal lead", "procurement": "Procurement lead",
+    "clinician": "Practising clinician", "operations": "Operations lead", "marketing_staff": "Marketing staff member",
+    "student": "Student", "job_seeker": "Job seeker", "vendor": "Likely a vendor (sales, consultant or recruiter)",
+}
+LEVEL_IN_NOUN = frozenset({"clinical_executive", "it_security", "student", "job_seeker", "vendor", "clinician",
+                           "marketing_staff"})
+SENIORITY_ADJECTIVES = {"c_level": "C-level", "vp": "VP-level", "director": "Director-level"}
+ORG_NOUNS = {
+    "health_system": "health system", "hospital": "hospital", "physician_group": "physician group",
+    "payer": "health plan", "employer": "employer", "digital_health": "digital-health company",
+    "life_sciences": "life-sciences company", "government": "government agency", "other": "organisation",
+}
+FIT_VALUE_WORDS: dict[str, dict[str, str]] = {
+    "geography": {"us_northeast": "the US Northeast", "us_midwest": "the US Midwest", "us_south": "the US South",
+                  "us_west": "the US West", "us_territory": "a US territory",
+                  "us_unknown_state": "the US (state not given)", "canada": "Canada",
+                  "non_us": "a country outside the US and Canada"},
+    "ehr_vendor": {"epic": "Epic", "oracle_health": "Oracle Health (Cerner)", "athenahealth": "athenahealth",
+                   "meditech": "MEDITECH"},
+    "seniority": {"c_level": "C-level title", "vp": "VP-level title", "director": "Director-level title",
+                  "manager": "Manager-level title", "individual": "Individual-contributor title",
+                  "other": "Title of another level"},
+}
 
 
 def signal_matrix(specs: Sequence[FeatureSpec], features: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -57,12 +89,31 @@ def _fmt(value: object) -> str:
     return str(value).replace("_", " ")
 
 
+class _Columns:
+    """Columns of a feature block as arrays (categoricals as their labels), each
+    converted on first use: a reason reads a handful of the block's columns."""
+
+    __slots__ = ("X", "cache")
+
+    def __init__(self, X: pd.DataFrame) -> None:
+        self.X, self.cache = X, {}
+
+    def get(self, name: str) -> np.ndarray | None:
+        if name not in self.cache:
+            column = self.X[name] if name in self.X.columns else None
+            if column is not None:
+                column = (column.astype(object).to_numpy() if isinstance(column.dtype, pd.CategoricalDtype)
+                          else column.to_numpy())
+            self.cache[name] = column
+        return self.cache[name]
+
+
 class _Row:
     """One lead's feature values, read from column arrays (far cheaper than ``X.iloc[i]``)."""
 
     __slots__ = ("columns", "i")
 
-    def __init__(self, columns: dict[str, np.ndarray], i: int) -> None:
+    def __init__(self, columns: _Columns | dict[str, np.ndarray], i: int) -> None:
         self.columns, self.i = columns, i
 
     def get(self, name: str, default: object = None) -> object:
@@ -73,62 +124,161 @@ class _Row:
 def describe(signal: str, row: pd.Series | _Row) -> str:
     """A short sentence about one business signal of one lead, from its features."""
     if signal.startswith(("act:", "page:")):
-        did, noun = family_words(signal)
-        base = f"intent__{safe_name(signal)}"
-        since = row.get(f"{base}__days_since")
-        if since is None or (isinstance(since, float) and math.isnan(since)):
-            return f"No {noun} so far"
-        recent = row.get(f"{base}__count_30d", 0) or 0
-        extra = f", {recent:.0f} times in the last 30 days" if recent > 1 else ""
-        return f"{did} {_ago(float(since))}{extra}"
+        return _describe_family(signal, row)
     if signal == "recency":
-        since = row.get("intent__any__days_since")
-        if since is None or math.isnan(since):
+        since = _number(row.get("intent__any__days_since"))
+        if since is None:
             return "No tracked activity yet"
-        return f"No activity for {since:.0f} days" if since >= 30 else f"Last active {_ago(float(since))}"
+        if since >= 60:
+            return f"No activity for {since / 30.4:.0f} months"
+        return f"No activity for {since:.0f} days" if since >= 30 else f"Last active {_ago(since)}"
     if signal == "evidence_stage":
-        stage = int(row.get("intent__evidence_stage", 0) or 0)
-        return f"Evidence path: step {stage} of 4 (evidence, customer references, EHR integration, ROI/pricing)"
+        stage = int(_number(row.get("intent__evidence_stage")) or 0)
+        if stage == 0:
+            return "Has not started the evidence path (clinical evidence, case studies, integration, pricing)"
+        return f"Followed the evidence path {stage} of 4 steps: {', '.join(EVIDENCE_STEPS[:stage])}"
     if signal == "committee":
-        total = row.get("account__committee_roles_active")
-        if total is None or math.isnan(total):
+        if _number(row.get("account__committee_roles_active")) is None:
             return "No account known, so no buying group"
         active = [w for r, w in ROLE_WORDS.items() if row.get(f"account__committee_{r}", 0) == 1]
         if not active:
             return "No one else on the account's buying committee active this month"
-        return f"{len(active)} more of the account's buying committee active this month: {', '.join(active)}"
+        count = NUMBER_WORDS.get(len(active), str(len(active)))
+        return f"{count} more of the account's buying committee active this month: {', '.join(active)}"
     if signal == "account_engagement":
-        engaged, known = row.get("account__engaged_leads"), row.get("account__known_leads")
-        if engaged is None or math.isnan(engaged):
+        engaged, known = _number(row.get("account__engaged_leads")), _number(row.get("account__known_leads"))
+        if engaged is None:
             return "No account known"
-        return f"{engaged:.0f} colleague(s) engaged in the last 30 days, {known:.0f} in the CRM"
+        if engaged == 0:
+            return f"No colleagues engaged in the last 30 days ({known or 0:.0f} in the CRM)"
+        return f"{_plural(engaged, 'colleague')} engaged in the last 30 days, {known or 0:.0f} in the CRM"
     if signal == "account_intent":
-        return "High-intent activity from colleagues at the account"
+        return "Colleagues at the account showed buying intent (demo, pricing, security, integration)"
     return _describe_fit(signal, row)
+
+
+def _describe_family(family: str, row: pd.Series | _Row) -> str:
+    """"Visited the pricing page 3 times in the last week, most recently yesterday"."""
+    did, noun = family_words(family)
+    base = f"intent__{safe_name(family)}"
+    since = _number(row.get(f"{base}__days_since"))
+    if since is None:
+        return f"No {noun} so far"
+    for days, words in WINDOW_WORDS.items():
+        count = _number(row.get(f"{base}__count_{days}d"))
+        if count is not None and count >= 2:
+            return f"{did} {count:.0f} times in the last {words}, most recently {_ago(since)}"
+    return f"{did} {_ago(since)}"
 
 
 def _describe_fit(signal: str, row: pd.Series | _Row) -> str:
     value = row.get(f"fit__{signal}") if not signal.startswith("extra:") else row.get(
         f"extra__{safe_name(signal[6:])}")
-    missing = value is None or (isinstance(value, float) and math.isnan(value)) or value == "unknown"
+    missing = _missing(value)
     label = FIT_WORDS.get(signal, signal.removeprefix("extra:"))
     if signal == "persona":
-        return "Role not recognised from the job title" if missing else f"Role: {PERSONA_LABELS.get(value, _fmt(value))}"
+        return "Role not recognised from the job title" if missing else _who(str(value), row)
+    if signal == "org_type" and not missing:
+        phrase = _organisation(row)
+        return phrase[0].upper() + phrase[1:]
     if missing:
         return f"{label}: not given"
+    words = FIT_VALUE_WORDS.get(signal, {})
     if signal == "log10_employees":
-        return f"Organisation of about {10 ** float(value):,.0f} employees"
+        return f"Organisation of about {_about(10 ** float(value))} employees"
     if signal == "log10_beds":
-        return f"About {10 ** float(value):,.0f} beds"
+        return f"About {_about(10 ** float(value))} beds"
     if signal == "log10_covered_lives":
-        return f"About {10 ** float(value):,.0f} covered lives"
+        return f"About {_about(10 ** float(value))} covered lives"
     if signal == "free_mail":
         return "Free-mail address" if value == 1 else "Corporate email address"
     if signal == "employer_500_plus":
         return "Self-insured employer with 500+ employees" if value == 1 else "Employer under 500 employees"
     if signal == "lead_age_days":
         return f"Lead created {_ago(float(value))}"
+    if signal == "geography":
+        return f"Based in {words.get(str(value), _fmt(value))}"
+    if signal == "ehr_vendor":
+        return {"none": "Has no EHR", "other": "Runs another EHR"}.get(
+            str(value), f"Runs {words.get(str(value), _fmt(value))} as its EHR")
+    if signal == "seniority":
+        return words.get(str(value), f"{_fmt(value).capitalize()}-level title")
+    if signal == "committee_role":
+        return ("Title is not a buying-committee role" if value == "none"
+                else f"Title makes them the buying committee's {ROLE_WORDS.get(str(value), _fmt(value))}")
+    if signal == "lead_source":
+        return f"Came in through {_fmt(value)}"
     return f"{label}: {_fmt(value)}"
+
+
+def _who(persona: str, row: pd.Series | _Row) -> str:
+    """"VP-level digital-health executive at a 400-bed health system" (never the raw title)."""
+    noun = ROLE_NOUNS.get(persona, _fmt(persona))
+    level = SENIORITY_ADJECTIVES.get(str(row.get("fit__seniority")), "")
+    who = f"{level} {noun[0].lower()}{noun[1:]}" if level and persona not in LEVEL_IN_NOUN else noun
+    org = row.get("fit__org_type")
+    if _missing(org) or org == "other":
+        return who
+    return f"{who} at {_organisation(row)}"
+
+
+def _organisation(row: pd.Series | _Row) -> str:
+    """"a 400-bed health system", "a health plan covering about 1.2 million lives",
+    "an employer with about 5,000 employees"."""
+    org = str(row.get("fit__org_type"))
+    noun = ORG_NOUNS.get(org, _fmt(org))
+    beds = _number(row.get("fit__log10_beds"))
+    lives = _number(row.get("fit__log10_covered_lives"))
+    employees = _number(row.get("fit__log10_employees"))
+    if org in ("health_system", "hospital") and beds is not None:
+        phrase = f"{_about(10 ** beds)}-bed {noun}"
+    elif org == "payer" and lives is not None:
+        phrase = f"{noun} covering about {_about(10 ** lives)} lives"
+    elif employees is not None:
+        phrase = f"{noun} with about {_about(10 ** employees)} employees"
+    else:
+        phrase = noun
+    return f"{_article(phrase)} {phrase}"
+
+
+def _missing(value: object) -> bool:
+    """No value: None, NaN of any float type, or the "unknown" level."""
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and bool(np.isnan(value))) \
+        or (isinstance(value, str) and value == "unknown")
+
+
+def _number(value: object) -> float | None:
+    """A feature value as a float; None when missing."""
+    if value is None or value is pd.NA:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _about(n: float) -> str:
+    """Two significant digits, readable: 380 -> "380", 5234 -> "5,200", 1.24e6 -> "1.2 million"."""
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}".removesuffix(".0") + " million"
+    if n < 100:
+        return f"{n:.0f}"
+    digits = 10 ** (len(f"{n:.0f}") - 2)
+    return f"{round(n / digits) * digits:,.0f}"
+
+
+def _article(phrase: str) -> str:
+    """"a" or "an" as the phrase is spoken ("an 800-bed", "an 11-bed", "a 100-bed")."""
+    head = phrase.split(" ", 1)[0].split("-", 1)[0].replace(",", "")
+    if head.isdigit():
+        spoken_vowel = head.startswith("8") or (len(head) % 3 == 2 and head.startswith(("11", "18")))
+        return "an" if spoken_vowel else "a"
+    return "an" if phrase[:1].lower() in "aeiou" else "a"
+
+
+def _plural(count: float, noun: str) -> str:
+    return f"{count:.0f} {noun}" + ("" if count == 1 else "s")
 
 
 def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd.DataFrame, top: int
@@ -136,8 +286,7 @@ def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd
     """Per row, the ``top`` signals by absolute points, with plain words."""
     out: list[list[dict]] = []
     order = np.argsort(-np.abs(points), axis=1)[:, :top]
-    columns = {c: (X[c].astype(object).to_numpy() if isinstance(X[c].dtype, pd.CategoricalDtype)
-                   else X[c].to_numpy()) for c in X.columns}
+    columns = _Columns(X)
     for i in range(len(points)):
         row = _Row(columns, i)
         items = []
@@ -152,16 +301,29 @@ def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd
 
 
 def reasons_text(reasons: list[dict], limit: int = 3) -> str:
-    """One short line for a CRM field: "Requested a BAA 6 days ago (+14); ..."."""
-    return "; ".join(f"{r['text']} ({r['points']:+.0f})" for r in reasons[:limit])
+    """One short line for a CRM field: "Requested a BAA 6 days ago (+14); VP-level
+    digital-health executive at a 400-bed health system (+9, fit); ..."."""
+    return "; ".join(f"{r['text']} ({_signed(r['points'])}{', fit' if r.get('group') == 'fit' else ''})"
+                     for r in reasons[:limit])
 
 
-def signal_points(model, X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:  # noqa: ANN001
-    """Points per business signal for each row of a feature block (calibrated and
-    scaled like the score), the signals' names and groups, and per row the bias and
-    the raw log-odds (bias + contributions) of the same model pass."""
+def _signed(points: float) -> str:
+    # Under one point keeps its decimal: "-0.5", never "-0".
+    return f"{points:+.1f}" if abs(points) < 0.95 else f"{points:+.0f}"
+
+
+def signal_points(model, X: pd.DataFrame | np.ndarray  # noqa: ANN001
+                  ) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:
+    """Points per business signal for each row of a feature block (or of its
+    ``model.model_input``), calibrated and scaled like the score; the signals'
+    names and groups; per row the bias and the raw log-odds (bias +
+    contributions) of the same model pass."""
     contrib, bias, features = model._contributions(X)
-    matrix, signals, groups = signal_matrix(model.builder.specs_, features)
+    cache = model.__dict__.setdefault("_signal_matrix", {})  # the same for every call of one model
+    key = tuple(features)
+    if key not in cache:
+        cache[key] = signal_matrix(model.builder.specs_, features)
+    matrix, signals, groups = cache[key]
     points = (contrib * model.scale.points_per_logit * model.calibrator.a_) @ matrix
     return points, signals, groups, bias, bias + contrib.sum(axis=1)
 

@@ -140,15 +140,21 @@ class ScoringModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     # -------------------------------------------------------------- scoring
-    def _contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Per-feature log-odds contributions, the bias per row, and their features."""
+    def _contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per-feature log-odds contributions, the bias per row, and their features
+        (``X``: a feature block, or its :meth:`model_input`)."""
         if self.kind == "lightgbm":
             contrib, bias = self.model.contributions(X)
             return contrib, bias, list(self.model.feature_names_)
         contrib = self.model.contributions(X)
         return contrib.to_numpy(float), np.full(len(X), self.model.intercept_), list(contrib.columns)
 
-    def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:
+    def model_input(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """What the model reads: LightGBM's float matrix (converted once, used for
+        the score and its reasons), or the feature block itself for the scorecard."""
+        return self.model.matrix(X) if self.kind == "lightgbm" else X
+
+    def raw_log_odds(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The model's uncalibrated log-odds."""
         return np.asarray(self.model.decision_function(X), float)
 
@@ -156,36 +162,38 @@ class ScoringModel:
         """Scores for a feature block (from ``builder.transform``), index kept."""
         from mqlscore.explain import reasons_for, reasons_text, signal_points
 
-        raw = self.raw_log_odds(X)
+        data = self.model_input(X)
+        raw = self.raw_log_odds(data)
         cal = self.calibrator.logit(raw)
         prob = 0.5 * (1 + np.tanh(0.5 * cal))
         score = self.scale.score(cal)
-        out = pd.DataFrame({
+        columns: dict[str, Any] = {
             "probability": prob, "score": np.round(score, 1),
             "tier": tiers_of(score, self.config.tier_cutoffs), "is_mql": prob >= self.threshold,
-        }, index=X.index)
-        if not reasons:
-            return out
-        points, signals, groups, bias, _ = signal_points(self, X)
-        is_fit = np.array([g == "fit" for g in groups])
-        out["base_points"] = np.round(self.scale.unclipped(self.calibrator.logit(bias)), 2)
-        out["fit_points"] = np.round(points[:, is_fit].sum(axis=1), 2)
-        out["intent_points"] = np.round(points[:, ~is_fit].sum(axis=1), 2)
-        items = reasons_for(points, signals, groups, X, self.config.top_reasons)
-        out["reasons"] = items
-        out["reasons_text"] = [reasons_text(r) for r in items]
-        return out
+        }
+        if reasons:
+            points, signals, groups, bias, _ = signal_points(self, data)
+            is_fit = np.array([g == "fit" for g in groups])
+            items = reasons_for(points, signals, groups, X, self.config.top_reasons)
+            columns.update({
+                "base_points": np.round(self.scale.unclipped(self.calibrator.logit(bias)), 2),
+                "fit_points": np.round(points[:, is_fit].sum(axis=1), 2),
+                "intent_points": np.round(points[:, ~is_fit].sum(axis=1), 2),
+                "reasons": items, "reasons_text": [reasons_text(r) for r in items],
+            })
+        return pd.DataFrame(columns, index=X.index)
 
     def score(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
               reasons: bool = True) -> pd.DataFrame:
         """Score each (lead_id, as_of) row of ``snapshots`` from raw contract data."""
         X = self.builder.transform(leads, activities, snapshots)
-        out = self.score_features(X, reasons=reasons)
-        out.insert(0, "lead_id", snapshots["lead_id"].to_numpy())
-        out.insert(1, "as_of", snapshots["as_of"].to_numpy())
-        out["model_name"] = self.metadata.get("model_name", "mqlscore")
-        out["model_version"] = str(self.metadata.get("model_version", "unregistered"))
-        return out
+        scored = self.score_features(X, reasons=reasons)
+        return pd.DataFrame({
+            "lead_id": snapshots["lead_id"].to_numpy(), "as_of": snapshots["as_of"].to_numpy(),
+            **{c: scored[c].to_numpy() for c in scored.columns},
+            "model_name": self.metadata.get("model_name", "mqlscore"),
+            "model_version": str(self.metadata.get("model_version", "unregistered")),
+        }, index=scored.index)
 
     # ---------------------------------------------------------- persistence
     def save(self, folder: Path) -> Path:

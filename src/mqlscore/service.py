@@ -57,6 +57,9 @@ SERVICE_CONFIG_FILE = "service_config.json"  # inside the BentoML model folder
 HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 OPEN_PATHS = HEALTH_PATHS | {"/", "/schema.json", "/docs.json"}
 OPEN_PREFIXES = ("/static_content/", "/assets/")
+# The lead card (mqlscore.leadcard, under /ui): signing in and out needs no key; the rest
+# of /ui takes the key or the session cookie set by signing in, which nothing else takes.
+UI_SIGN_IN_PATHS = frozenset({"/ui/login", "/ui/logout"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -267,6 +270,34 @@ class ApiKeyAuth:
                 ok |= hmac.compare_digest(value.strip(), self.key)
         return ok
 
+    def session_token(self) -> str:
+        """The lead card's session cookie value: an HMAC of a fixed label under the key.
+        Never the key itself; it stops working when the key changes."""
+        if self.key is None:
+            return ""
+        return hmac.new(self.key, b"mqlscore lead card session v1", "sha256").hexdigest()
+
+    def allows_ui(self, headers: Iterable[tuple[bytes, bytes]], method: str | None) -> bool:
+        """True when the lead card's session cookie is valid (compared in constant time)
+        and, for anything but GET/HEAD, the page's ``X-Requested-With`` header is there
+        (a cross-site form cannot send it). Only ever asked for paths under /ui."""
+        if self.key is None:
+            return True
+        from mqlscore.leadcard import SESSION_COOKIE, UI_HEADER, UI_HEADER_VALUE
+
+        expected = self.session_token().encode("ascii")
+        cookie_ok = marked = False
+        for name, value in headers:
+            name = name.lower()
+            if name == b"cookie":
+                for part in value.split(b";"):
+                    cname, _, cvalue = part.strip().partition(b"=")
+                    if cname == SESSION_COOKIE.encode("ascii"):
+                        cookie_ok |= hmac.compare_digest(cvalue.strip(), expected)
+            elif name == UI_HEADER.encode("ascii"):
+                marked |= value.strip() == UI_HEADER_VALUE.encode("ascii")
+        return cookie_ok and (marked or method in ("GET", "HEAD"))
+
 
 # ---------------------------------------------------------------------------
 # A request as the contract's tables
@@ -305,6 +336,27 @@ class RequestTables:
     n_duplicate_activities: int = 0
 
 
+@dataclass
+class RequestColumns:
+    """A checked request as plain column lists. Tables are built from them once per
+    model call, for one request or for a batch of them (building pandas frames per
+    request cost more than scoring it)."""
+
+    leads: dict[str, list[Any]]  # the contract's lead columns but created_at, then the extra fields
+    created: pd.DatetimeIndex
+    activities: dict[str, list[Any]]  # lead_id, activity_type, detail, then the extra fields
+    occurred: pd.DatetimeIndex
+    as_of: pd.Timestamp
+
+    @property
+    def n_leads(self) -> int:
+        return len(self.created)
+
+    @property
+    def n_activities(self) -> int:
+        return len(self.occurred)
+
+
 def _timestamps(text: list[str | None]) -> pd.DatetimeIndex:
     """ISO-8601 to UTC microseconds, NaT where unparsable: the contract's parser
     (``contract._parse_timestamps``), called once for all of a request's timestamps."""
@@ -322,11 +374,18 @@ OUT_OF_RANGE = "outside the years 1900-2199"
 
 def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: ServiceConfig) -> RequestTables:
     """The request's leads and activities as the tables ``validate_tables`` would return
-    for them, or RequestRejected naming every problem's field path.
+    for them, or RequestRejected naming every problem's field path (see
+    :func:`check_request` and :func:`build_tables`)."""
+    return build_tables([check_request(leads, as_of, config)])
+
+
+def check_request(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: ServiceConfig) -> RequestColumns:
+    """The request's leads and activities as checked column lists, or
+    RequestRejected naming every problem's field path.
 
     Checks: batch bounds; required values present; timestamps parsable; counts
     whole and not negative; lead_id unique; nothing created or happening after
-    ``as_of``. Exact duplicate activities are counted once, like the contract.
+    ``as_of``.
     """
     from mqlscore.contract import LEAD_COLUMNS
 
@@ -343,13 +402,7 @@ def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: Service
 
     columns: dict[str, list[Any]] = {c: [] for c in LEAD_COLUMNS}
     extras: dict[str, list[Any]] = {}
-    act_lead: list[Any] = []
-    act_type: list[Any] = []
-    act_detail: list[Any] = []
-    act_time: list[Any] = []
-    act_where: list[tuple[int, int]] = []
-    act_extras: dict[str, list[Any]] = {}
-    count_columns = ("employee_count", "bed_count", "covered_lives")
+    count_columns = _COUNT_COLUMNS
     for i, lead in enumerate(leads):
         values = lead.__dict__
         lead_id = _clean(lead.lead_id)
@@ -375,28 +428,33 @@ def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: Service
                 problems.append(FieldProblem(f"leads[{i}].{name}", "must be a whole number"))
             elif v is not None and v < 0:
                 problems.append(FieldProblem(f"leads[{i}].{name}", "must not be negative"))
-        for j, act in enumerate(lead.activities):
-            a = act.__dict__
-            kind = _fold(_clean(act.activity_type), upper=False)
-            if kind is None:
-                problems.append(FieldProblem(f"leads[{i}].activities[{j}].activity_type", "empty"))
-            when = _clean(act.occurred_at)
-            if when is None:
-                problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at", "empty"))
-            n = len(act_lead)
-            act_lead.append(lead_id)
-            act_time.append(when)
-            act_type.append(kind)
-            act_detail.append(_clean(a["detail"]))
-            act_where.append((i, j))
-            for name, value in (act.__pydantic_extra__ or {}).items():
-                if not isinstance(value, SCALARS):
-                    problems.append(FieldProblem(f"leads[{i}].activities[{j}].{name}",
-                                                 "must be a string, number, boolean or null"))
-                act_extras.setdefault(name, [None] * n).append(value)
-            for column in act_extras.values():
-                if len(column) < n + 1:
-                    column.append(None)
+
+    # The activities in one pass of list comprehensions: a request of 100 leads
+    # carries thousands of them.
+    where = [(i, j) for i, lead in enumerate(leads) for j in range(len(lead.activities))]
+    items = [act for lead in leads for act in lead.activities]
+    lead_ids = columns["lead_id"]
+    act_lead = [lead_ids[i] for i, _ in where]
+    act_time = [_clean(act.occurred_at) for act in items]
+    act_detail = [_clean(act.detail) for act in items]
+    folded: dict[Any, str | None] = {}
+    act_type = [folded[t] if t in folded else folded.setdefault(t, _fold(_clean(t), upper=False))
+                for t in (act.activity_type for act in items)]
+    for k in (k for k, (kind, when) in enumerate(zip(act_type, act_time)) if kind is None or when is None):
+        i, j = where[k]
+        if act_type[k] is None:
+            problems.append(FieldProblem(f"leads[{i}].activities[{j}].activity_type", "empty"))
+        if act_time[k] is None:
+            problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at", "empty"))
+    act_extras: dict[str, list[Any]] = {}
+    for k, act in enumerate(items):
+        for name, value in (act.__pydantic_extra__ or {}).items():
+            if not isinstance(value, SCALARS):
+                i, j = where[k]
+                problems.append(FieldProblem(f"leads[{i}].activities[{j}].{name}",
+                                             "must be a string, number, boolean or null"))
+            act_extras.setdefault(name, [None] * len(items))[k] = value
+    act_where = where
 
     n_leads = len(leads)
     stamps = _timestamps(columns["created_at"] + act_time)
@@ -434,26 +492,64 @@ def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: Service
         more = f" (first {len(shown)} of {len(problems)} shown)" if len(problems) > len(shown) else ""
         raise RequestRejected(422, f"the request breaks the data contract: {len(problems)} problem(s){more}", shown)
 
+    lead_columns = {name: columns[name] for name in LEAD_COLUMNS if name != "created_at"}
+    return RequestColumns(
+        leads={**lead_columns, **extras}, created=created,
+        activities={"lead_id": act_lead, "activity_type": act_type, "detail": act_detail,
+                    **{k: v for k, v in act_extras.items() if k not in ("lead_id", "activity_type", "detail",
+                                                                          "occurred_at")}},
+        occurred=occurred, as_of=as_of)
+
+
+RESPONSE_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql")
+REASON_COLUMNS = ("base_points", "fit_points", "intent_points", "reasons", "reasons_text")
+_TAGGED = ("lead_id", "account_id")  # ids a batch prefixes with the request's position
+
+
+def build_tables(parts: Sequence[RequestColumns]) -> RequestTables:
+    """The contract's clean tables of one checked request, or of several stacked
+    with their lead and account ids prefixed by the request's position (so that
+    buying groups never mix across requests). Exact duplicate activities are
+    counted once, like the contract. ``as_of`` is the first request's."""
+    from mqlscore.contract import LEAD_COLUMNS
+
+    tagged = len(parts) > 1
+
+    def stacked(name: str, tables: list[dict[str, list[Any]]], sizes: list[int]) -> list[Any]:
+        out: list[Any] = []
+        for k, (table, size) in enumerate(zip(tables, sizes)):
+            values = table.get(name, [None] * size)
+            if tagged and name in _TAGGED:
+                values = [None if v is None else f"{k}\x1f{v}" for v in values]
+            out.extend(values)
+        return out
+
+    lead_tables = [p.leads for p in parts]
+    lead_sizes = [p.n_leads for p in parts]
     # Columns as the contract's clean tables hold them: text as "str", times as
     # UTC microseconds, counts as float64, extra fields as given.
     frame: dict[str, Any] = {}
     for name in LEAD_COLUMNS:
         if name == "created_at":
-            frame[name] = created
-        elif name in count_columns:
-            frame[name] = np.array(columns[name], dtype="float64")
+            frame[name] = parts[0].created.append([p.created for p in parts[1:]]) if tagged else parts[0].created
+        elif name in _COUNT_COLUMNS:
+            frame[name] = np.array(stacked(name, lead_tables, lead_sizes), dtype="float64")
         else:
-            frame[name] = pd.array(columns[name], dtype=_STR)
-    for name, column in extras.items():
-        frame[name] = _as_given(column)
+            frame[name] = pd.array(stacked(name, lead_tables, lead_sizes), dtype=_STR)
+    for name in _extra_names(lead_tables, LEAD_COLUMNS):
+        frame[name] = _as_given(stacked(name, lead_tables, lead_sizes))
     leads_frame = pd.DataFrame(frame)
+
+    act_tables = [p.activities for p in parts]
+    act_sizes = [p.n_activities for p in parts]
+    occurred = parts[0].occurred.append([p.occurred for p in parts[1:]]) if tagged else parts[0].occurred
     acts: dict[str, Any] = {
-        "lead_id": pd.array(act_lead, dtype=_STR), "occurred_at": occurred,
-        "activity_type": pd.array(act_type, dtype=_STR), "detail": pd.array(act_detail, dtype=_STR),
+        "lead_id": pd.array(stacked("lead_id", act_tables, act_sizes), dtype=_STR), "occurred_at": occurred,
+        "activity_type": pd.array(stacked("activity_type", act_tables, act_sizes), dtype=_STR),
+        "detail": pd.array(stacked("detail", act_tables, act_sizes), dtype=_STR),
     }
-    for name, column in act_extras.items():
-        if name not in acts:
-            acts[name] = _as_given(column)
+    for name in _extra_names(act_tables, acts):
+        acts[name] = _as_given(stacked(name, act_tables, act_sizes))
     activities = pd.DataFrame(acts)
     n_dup = 0
     if len(activities) > 1 and occurred.duplicated().any():
@@ -461,7 +557,17 @@ def request_tables(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: Service
         n_dup = int(later.sum())
         if n_dup:
             activities = activities[~later].reset_index(drop=True)
-    return RequestTables(leads_frame, activities, as_of, n_activities=len(act_lead), n_duplicate_activities=n_dup)
+    return RequestTables(leads_frame, activities, parts[0].as_of, n_activities=len(occurred),
+                         n_duplicate_activities=n_dup)
+
+
+_COUNT_COLUMNS = ("employee_count", "bed_count", "covered_lives")
+
+
+def _extra_names(tables: list[dict[str, list[Any]]], known: Iterable[str]) -> list[str]:
+    """Extra fields of any of the requests, in order of first appearance."""
+    known = set(known)
+    return list(dict.fromkeys(name for table in tables for name in table if name not in known))
 
 
 def _as_given(values: list[Any]) -> Any:
@@ -585,80 +691,70 @@ class ScoringEngine:
         return when
 
     def prepare(self, leads: Sequence[LeadIn], as_of: str | None = None,
-                now: pd.Timestamp | None = None) -> RequestTables:
-        """Check a request and turn it into the contract's tables; RequestRejected on bad input."""
+                now: pd.Timestamp | None = None) -> RequestColumns:
+        """Check a request (see :func:`check_request`); RequestRejected on bad input."""
         if not leads:
             raise RequestRejected(422, "no leads", [FieldProblem("leads", "give at least one lead")])
-        return request_tables(leads, self.resolve_as_of(as_of, now), self.config)
+        return check_request(leads, self.resolve_as_of(as_of, now), self.config)
 
     def score(self, leads: Sequence[LeadIn], as_of: str | None = None, reasons: bool = True,
               now: pd.Timestamp | None = None) -> ScoreResponse:
         """Score the request's leads at ``as_of``; RequestRejected on bad input."""
-        tables = self.prepare(leads, as_of, now)
+        request = self.prepare(leads, as_of, now)
         log = _CURRENT.get()
         if log is not None:
-            log.counts.update(leads=len(leads), activities=tables.n_activities, reasons=reasons)
-        return self.score_tables([(tables, reasons)])[0]
+            log.counts.update(leads=len(leads), activities=request.n_activities, reasons=reasons)
+        return self.score_requests([(request, reasons)])[0]
 
     def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Score several requests with one model call; each keeps its own as-of time,
         buying groups and errors (a bad request never fails the others)."""
-        ready: list[tuple[int, RequestTables, bool]] = []
+        ready: list[tuple[int, RequestColumns, bool]] = []
         outcomes: list[Outcome] = [Outcome() for _ in jobs]
         for k, job in enumerate(jobs):
             try:
-                tables = self.prepare(job.leads, job.as_of, job.received)
+                request = self.prepare(job.leads, job.as_of, job.received)
             except RequestRejected as exc:
                 outcomes[k].error = exc
                 continue
-            outcomes[k].activities = tables.n_activities
-            ready.append((k, tables, job.reasons))
+            outcomes[k].activities = request.n_activities
+            ready.append((k, request, job.reasons))
         if ready:
-            responses = self.score_tables([(t, r) for _, t, r in ready])
+            responses = self.score_requests([(r, reasons) for _, r, reasons in ready])
             for (k, _, _), response in zip(ready, responses):
                 outcomes[k].response = response
                 outcomes[k].batch = len(ready)
         return outcomes
 
-    def score_tables(self, items: Sequence[tuple[RequestTables, bool]]) -> list[ScoreResponse]:
-        """One ``ScoringModel.score`` call for the tables of one or more requests.
+    def score_requests(self, items: Sequence[tuple[RequestColumns, bool]]) -> list[ScoreResponse]:
+        """One ``ScoringModel.score`` call for one or more checked requests.
 
-        Several requests are stacked with their lead and account ids prefixed by
-        the request's position, so that buying groups never mix across requests;
-        features see only a lead's own activities and its account's leads, so the
-        numbers are exactly those of scoring each request alone.
+        Several requests are stacked by :func:`build_tables` (ids prefixed by the
+        request's position); features see only a lead's own activities and its
+        account's leads, so the numbers are exactly those of scoring each request
+        alone (tested), each at its own as-of time.
         """
-        if len(items) == 1:
-            tables, reasons = items[0]
-            snapshots = pd.DataFrame({"lead_id": tables.leads["lead_id"].to_numpy(),
-                                      "as_of": pd.Series(tables.as_of, index=range(len(tables.leads)))})
-            scored = self.model.score(tables.leads, tables.activities, snapshots, reasons=reasons)
-            return [self._response(scored, tables.as_of, reasons)]
-        leads, acts, snaps = [], [], []
-        for k, (tables, _) in enumerate(items):
-            tag = f"{k}\x1f"
-            lead_ids = tag + tables.leads["lead_id"]
-            leads.append(tables.leads.assign(lead_id=lead_ids, account_id=tag + tables.leads["account_id"]))
-            acts.append(tables.activities.assign(lead_id=tag + tables.activities["lead_id"]))
-            snaps.append(pd.DataFrame({"lead_id": lead_ids.to_numpy(),
-                                       "as_of": pd.Series(tables.as_of, index=range(len(tables.leads)))}))
-        any_reasons = any(r for _, r in items)
-        scored = self.model.score(pd.concat(leads, ignore_index=True), pd.concat(acts, ignore_index=True),
-                                  pd.concat(snaps, ignore_index=True), reasons=any_reasons)
+        parts = [request for request, _ in items]
+        tables = build_tables(parts)
+        sizes = [p.n_leads for p in parts]
+        as_of = pd.DatetimeIndex([p.as_of for p in parts]).repeat(sizes)
+        snapshots = pd.DataFrame({"lead_id": tables.leads["lead_id"].to_numpy(), "as_of": as_of})
+        any_reasons = any(reasons for _, reasons in items)
+        scored = self.model.score(tables.leads, tables.activities, snapshots, reasons=any_reasons)
+        names = RESPONSE_COLUMNS[1:] + (REASON_COLUMNS if any_reasons else ())
+        columns = {c: scored[c].tolist() for c in names}
         out, start = [], 0
-        for tables, reasons in items:
-            part = scored.iloc[start:start + len(tables.leads)].copy()
-            part["lead_id"] = tables.leads["lead_id"].to_numpy()
-            start += len(tables.leads)
-            out.append(self._response(part, tables.as_of, reasons))
+        for (request, reasons), size in zip(items, sizes):
+            rows = {c: v[start:start + size] for c, v in columns.items()}
+            rows["lead_id"] = request.leads["lead_id"]  # as given (the stacked ones carry a prefix)
+            out.append(self._response(rows, size, request.as_of, reasons))
+            start += size
         return out
 
-    def _response(self, scored: pd.DataFrame, when: pd.Timestamp, reasons: bool) -> ScoreResponse:
-        n = len(scored)
-        cols = {c: scored[c].tolist() for c in ("lead_id", "probability", "score", "tier", "is_mql")}
-        if reasons:
-            for c in ("base_points", "fit_points", "intent_points", "reasons", "reasons_text"):
-                cols[c] = scored[c].tolist()
+    def _response(self, columns: dict[str, list[Any]], n: int, when: pd.Timestamp,
+                  reasons: bool) -> ScoreResponse:
+        """The response for ``n`` scored leads given as column lists."""
+        cols = {c: columns[c] for c in RESPONSE_COLUMNS + (REASON_COLUMNS if reasons else ())}
         name, version = self.name, self.version
         scores = []
         for k in range(n):
@@ -797,15 +893,18 @@ def _reply(outcome: Outcome, n_leads: int, reasons: bool) -> Any:
 
 
 def model_routes(get_engine: Callable[[], ScoringEngine]) -> Any:
-    """A small Starlette app answering ``GET /model`` (mounted beside the API)."""
+    """A small Starlette app answering ``GET /model`` and the lead card under ``/ui``
+    (``mqlscore.leadcard``), mounted beside the API."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from mqlscore.leadcard import ui_routes
+
     async def model_view(_request: Any) -> Any:
         return JSONResponse(get_engine().info())
 
-    return Starlette(routes=[Route("/model", model_view, methods=["GET"])])
+    return Starlette(routes=[Route("/model", model_view, methods=["GET"]), *ui_routes(get_engine)])
 
 
 # ---------------------------------------------------------------------------
@@ -819,6 +918,8 @@ class GuardMiddleware:
     - a request id (the caller's ``X-Request-ID`` when sane, else a new one),
       returned in ``X-Request-ID`` and written in the log line;
     - 401 without a valid API key, except on the open health and metrics routes;
+      under ``/ui`` the lead card's session cookie also counts, and a browser
+      without either gets the sign-in page (``mqlscore.leadcard``);
     - 413 when the body is larger than ``max_body_bytes``;
     - BentoML's 400 for a body that does not match the schema, reshaped like
       the service's own errors (``problems`` with a ``field`` path each);
@@ -865,7 +966,16 @@ class GuardMiddleware:
             if is_open and scope.get("method") in ("GET", "HEAD"):
                 await self.app(scope, receive, send_with_id)
                 return
-            if not self.auth.allows(headers):
+            is_ui = path == "/ui" or path.startswith("/ui/")
+            if is_ui:
+                scope["mqlscore.auth"] = self.auth  # the sign-in route checks the key against this one
+            if not (self.auth.allows(headers) or path in UI_SIGN_IN_PATHS
+                    or (is_ui and self.auth.allows_ui(headers, scope.get("method")))):
+                if is_ui:
+                    from mqlscore.leadcard import refuse
+
+                    await refuse(scope, receive, send_with_id, request_id)
+                    return
                 await _json(send_with_id, 401, {"error": "missing or invalid API key: send 'Authorization: Bearer "
                                                          "<key>' or 'X-API-Key: <key>'", "request_id": request_id,
                                                 "problems": []}, [(b"www-authenticate", b"Bearer")])
@@ -1270,6 +1380,8 @@ def how_to_call(host: str, port: int, dev: bool) -> str:
     """A curl example for the start-up banner and the docs."""
     auth = "" if dev else ' -H "Authorization: Bearer $MQLSCORE_API_KEY"'
     body = json.dumps({"leads": [example_lead()]})
+    sign_in = "" if dev else " (sign in with the API key)"
     return (f"curl -s http://{host}:{port}/score{auth} -H 'Content-Type: application/json' \\\n"
             f"     -d '{body}'\n"
-            f"curl -s http://{host}:{port}/model{auth}")
+            f"curl -s http://{host}:{port}/model{auth}\n"
+            f"Lead card in a browser: http://{host}:{port}/ui{sign_in}")

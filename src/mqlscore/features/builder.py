@@ -21,7 +21,7 @@ from mqlscore.features import account as acct
 from mqlscore.features import fit as fitf
 from mqlscore.features import intent
 from mqlscore.features.events import NS_PER_DAY, SortedEvents, time_frame, to_ns
-from mqlscore.features.pages import UNCATEGORISED, categorise_details
+from mqlscore.features.pages import UNCATEGORISED, categorise_details, categorise_path, first_segment, normalise_path
 from mqlscore.features.registry import FeatureSpec, account_specs, fit_specs, intent_specs, safe_name
 
 FIT_NUMERIC = ("log10_employees", "log10_beds", "log10_covered_lives", "employer_500_plus", "free_mail",
@@ -144,49 +144,66 @@ class FeatureBuilder:
 
     def family_codes(self, activities: pd.DataFrame) -> np.ndarray:
         """The signal family of each activity, as an index into ``families_``."""
-        index = {f: i for i, f in enumerate(self.families_)}
         if not len(activities):
             return np.empty(0, np.int64)
-        types = activities["activity_type"].astype(str)
-        family = ("act:" + types).where(types != "page_view", None)
-        family = family.where(family.isin(index.keys()) | family.isna(), "act:other")
-        pages = types == "page_view"
+        index = {f: i for i, f in enumerate(self.families_)}
+        act_other, page_view = index["act:other"], -1
+        types = np.asarray(activities["activity_type"], dtype=object)
+        type_codes, type_values = pd.factorize(types, use_na_sentinel=True)
+        by_type = [page_view if str(t) == "page_view" else index.get(f"act:{t}", act_other) for t in type_values]
+        family = np.array([*by_type, act_other], np.int64)[type_codes]
+        pages = family == page_view
         if pages.any():
-            details = (activities.loc[pages, "detail"] if "detail" in activities
-                       else pd.Series(None, index=activities.index[pages], dtype=object))  # detail is optional
-            parsed = categorise_details(details, self.config.page_rules)
-            page_family = "page:" + parsed["category"].astype(str)
-            section = "page:section:" + parsed["segment"].astype(str)
-            page_family = page_family.where(parsed["category"] != UNCATEGORISED, section)
-            page_family = page_family.where(page_family.isin(index.keys()), "page:other")
-            family = family.copy()
-            family[pages] = page_family
-        return family.map(index).to_numpy(np.int64)
+            details = (np.asarray(activities["detail"], dtype=object)[pages] if "detail" in activities
+                       else np.full(int(pages.sum()), None, dtype=object))  # detail is optional
+            detail_codes, detail_values = pd.factorize(details, use_na_sentinel=True)
+            by_detail = [self._page_family(d, index) for d in detail_values] + [self._page_family(None, index)]
+            family[pages] = np.array(by_detail, np.int64)[detail_codes]
+        return family
+
+    def _page_family(self, detail: object, index: dict[str, int]) -> int:
+        """The family of one page view: its category, else its site section, else ``page:other``."""
+        path = normalise_path(detail)
+        category = categorise_path(path, self.config.page_rules)
+        name = f"page:{category}" if category != UNCATEGORISED else f"page:section:{first_segment(path)}"
+        return index.get(name, index["page:other"])
 
     @staticmethod
     def _account_codes(leads: pd.DataFrame) -> np.ndarray:
         if "account_id" not in leads:
             return np.full(len(leads), -1, np.int64)
-        codes, _ = pd.factorize(leads["account_id"].astype("string").str.strip().replace("", None))
+        ids = [v.strip() or None if isinstance(v, str) else (None if fitf._is_missing(v) else str(v).strip() or None)
+               for v in leads["account_id"].to_numpy(dtype=object)]
+        codes, _ = pd.factorize(np.array(ids + [None], dtype=object)[:-1], use_na_sentinel=True)
         return codes.astype(np.int64)
 
     def _categorical(self, name: str, values: pd.Series | np.ndarray) -> pd.Categorical:
-        levels = self.categories_[name]
-        text = pd.Series(values, dtype=object)
-        text = text.where(text.notna(), MISSING).astype(str)
-        text = text.where(text.isin(levels), OTHER)
-        return pd.Categorical(text, categories=levels)
+        """Values as the learned levels of ``name``: unseen ones as ``other``, missing as ``unknown``."""
+        dtype, code_of = self._category_codes(name)
+        other, missing = code_of[OTHER], code_of[MISSING]
+        array = np.asarray(values, dtype=object)
+        codes, uniques = pd.factorize(array, use_na_sentinel=True)
+        table = np.array([code_of.get(str(v), other) for v in uniques] + [missing], np.int16)
+        return pd.Categorical.from_codes(table[codes], dtype=dtype)
 
-    def _fit_block(self, leads: pd.DataFrame, facts: pd.DataFrame, snap_lead: np.ndarray, snap_ns: np.ndarray,
+    def _category_codes(self, name: str) -> tuple[pd.CategoricalDtype, dict[str, int]]:
+        # Built once per builder: a service request pays only for a dict look-up per value.
+        cache = self.__dict__.setdefault("_category_cache", {})
+        if name not in cache:
+            levels = self.categories_[name]
+            cache[name] = (pd.CategoricalDtype(levels), {level: i for i, level in enumerate(levels)})
+        return cache[name]
+
+    def _fit_block(self, leads: pd.DataFrame, facts: dict[str, np.ndarray], snap_lead: np.ndarray, snap_ns: np.ndarray,
                    created_ns: np.ndarray) -> pd.DataFrame:
         cols: dict[str, Any] = {}
         for name in fitf.CATEGORICAL_FIT:
-            cols[f"fit__{name}"] = self._categorical(name, facts[name].to_numpy()[snap_lead])
+            cols[f"fit__{name}"] = self._categorical(name, facts[name][snap_lead])
         for name in FIT_NUMERIC:
             if name == "lead_age_days":
                 cols["fit__lead_age_days"] = ((snap_ns - created_ns[snap_lead]) / NS_PER_DAY).astype(np.float32)
             else:
-                cols[f"fit__{name}"] = facts[name].to_numpy(float)[snap_lead].astype(np.float32)
+                cols[f"fit__{name}"] = np.asarray(facts[name], float)[snap_lead].astype(np.float32)
         for col, kind in self.extras_.items():
             raw = leads[col] if col in leads else pd.Series(None, index=leads.index, dtype=object)
             if kind == "numeric":
@@ -216,13 +233,13 @@ class FeatureBuilder:
         columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_ns)
         return [families, pd.DataFrame(columns)]
 
-    def _account_block(self, facts: pd.DataFrame, account: np.ndarray, lead_events: SortedEvents,
+    def _account_block(self, facts: dict[str, np.ndarray], account: np.ndarray, lead_events: SortedEvents,
                        created_ns: np.ndarray, snap_lead: np.ndarray, snap_ns: np.ndarray, base_ns: int,
                        span: int) -> pd.DataFrame:
         cfg = self.config
         roles = acct.COMMITTEE_ROLES
         role_of = {r: i for i, r in enumerate(roles)}
-        lead_role = facts["committee_role"].map(role_of).fillna(-1).to_numpy(np.int64)
+        lead_role = np.array([role_of.get(r, -1) for r in facts["committee_role"]], dtype=np.int64)
         ev_acc = account[lead_events.entity]
         ev_role = lead_role[lead_events.entity]
         with_role = (ev_acc >= 0) & (ev_role >= 0)

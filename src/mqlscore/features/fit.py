@@ -6,6 +6,10 @@ data (email, names, raw title) is turned into derived facts and dropped.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -41,27 +45,70 @@ NOT_FEATURES = CONTRACT_LEAD_COLUMNS | PERSONAL_COLUMNS | frozenset({
 CATEGORICAL_FIT = ("persona", "seniority", "committee_role", "org_type", "geography", "ehr_vendor", "lead_source")
 
 
+_EMAIL_DOMAIN = re.compile(r"@([a-z0-9.-]+\.[a-z]{2,})$")
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _clean_one(value: object) -> str | None:
+    """Stripped lower-case text, None when missing or empty."""
+    if _is_missing(value):
+        return None
+    return str(value).strip().lower() or None
+
+
+def _per_distinct(values: pd.Series | np.ndarray, fn: Callable[[object], object]) -> np.ndarray:
+    """``fn`` of each value as an object array, computed once per distinct value.
+
+    Plain Python per distinct value costs microseconds for the one lead of a
+    service request and stays fast for a million rows with few distinct values."""
+    array = np.asarray(values, dtype=object)
+    if len(array) <= 64:
+        return np.array([fn(v) for v in array] + [None], dtype=object)[:-1]
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    table = np.array([fn(v) for v in uniques] + [fn(None)], dtype=object)
+    return table[codes]  # code -1 (missing) takes the last entry
+
+
 def email_domain(emails: pd.Series) -> pd.Series:
     """The lower-case domain of each email (NaN when missing or malformed)."""
-    text = emails.astype("string").str.strip().str.lower()
-    return text.str.extract(r"@([a-z0-9.-]+\.[a-z]{2,})$", expand=False)
+    return pd.Series(_per_distinct(emails, _domain_of), index=emails.index, dtype=object)
+
+
+def _domain_of(value: object) -> str | None:
+    text = _clean_one(value)
+    match = _EMAIL_DOMAIN.search(text) if text else None
+    return match.group(1) if match else None
+
+
+def _free_mail_of(value: object) -> float:
+    domain = _domain_of(value)
+    return np.nan if domain is None else float(domain in FREE_MAIL_DOMAINS)
 
 
 def free_mail_flag(emails: pd.Series) -> np.ndarray:
     """1.0 for a free-mail address, 0.0 for a corporate one, NaN when unknown."""
-    domain = email_domain(emails)
-    flag = domain.isin(FREE_MAIL_DOMAINS).astype(float).to_numpy()
-    return np.where(domain.isna().to_numpy(), np.nan, flag)
+    return _per_distinct(emails, _free_mail_of).astype(float)
+
+
+def _region(country: str | None, state: str | None) -> str | None:
+    region = US_REGIONS.get(state.upper()) if state else None
+    c = country.upper() if country else None
+    if c == "CA":
+        return "canada"
+    if c is not None and c != "US":
+        return "non_us"
+    if c == "US" or region is not None:
+        return region or "us_unknown_state"
+    return None
 
 
 def geography(country: pd.Series, state: pd.Series) -> np.ndarray:
     """US Census region from the state, ``canada``, ``non_us``, or None when unknown."""
-    c = pd.Series(_clean_text(country), dtype=object).str.upper()
-    region = pd.Series(_clean_text(state), dtype=object).str.upper().map(US_REGIONS)
-    out = np.where(c == "CA", "canada", np.where(c.notna() & (c != "US"), "non_us", None)).astype(object)
-    us = ((c == "US") | (c.isna() & region.notna())).to_numpy()
-    out[us] = region[us].fillna("us_unknown_state").to_numpy()
-    return out
+    c, s = _clean_text(country), _clean_text(state)
+    return np.array([_region(a, b) for a, b in zip(c, s)] + [None], dtype=object)[:-1]
 
 
 def _log10(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -70,26 +117,27 @@ def _log10(values: pd.Series | np.ndarray) -> np.ndarray:
         return np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.where(v == 0, 0.0, np.nan))
 
 
-def _clean_text(values: pd.Series) -> np.ndarray:
+def _clean_text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Stripped lower-case text as an object array, None where missing or empty."""
-    text = values.astype("string").str.strip().str.lower()
-    return text.where(text != "").to_numpy(dtype=object, na_value=None)
+    return _per_distinct(values, _clean_one)
 
 
-def lead_facts(leads: pd.DataFrame) -> pd.DataFrame:
-    """Static fit facts per lead (raw categorical values; vocabularies applied later)."""
-    from mqlscore.features.titles import parse_titles
+def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Static fit facts per lead, one array per fact in the leads' order (raw
+    categorical values as object arrays; vocabularies are applied later)."""
+    from mqlscore.features.titles import title_labels
 
-    titles = parse_titles(leads["job_title"] if "job_title" in leads else pd.Series(None, index=leads.index))
-    col = lambda name: leads[name] if name in leads else pd.Series(None, index=leads.index, dtype=object)  # noqa: E731
+    none = np.full(len(leads), None, dtype=object)
+    col = lambda name: leads[name] if name in leads else pd.Series(none, index=leads.index)  # noqa: E731
+    titles = title_labels(col("job_title"))
     org = _clean_text(col("org_type"))
     employees = pd.to_numeric(col("employee_count"), errors="coerce").to_numpy(float)
     employer = org == "employer"
     employer_500 = np.where(employer & ~np.isnan(employees), (employees >= 500).astype(float), np.nan)
-    return pd.DataFrame({
-        "persona": titles["persona"].to_numpy(),
-        "seniority": titles["seniority"].to_numpy(),
-        "committee_role": titles["committee_role"].to_numpy(),
+    return {
+        "persona": titles["persona"],
+        "seniority": titles["seniority"],
+        "committee_role": titles["committee_role"],
         "org_type": org,
         "log10_employees": _log10(employees),
         "log10_beds": _log10(col("bed_count")),
@@ -99,7 +147,7 @@ def lead_facts(leads: pd.DataFrame) -> pd.DataFrame:
         "ehr_vendor": _clean_text(col("ehr_vendor")),
         "free_mail": free_mail_flag(col("email")),
         "lead_source": _clean_text(col("lead_source")),
-    }, index=leads.index)
+    }
 
 
 def extra_columns(leads: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:

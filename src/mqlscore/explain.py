@@ -381,6 +381,12 @@ def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard
              "| --- | --- | --- | --- |"]
     lines += [f"| {r.label} | {r.group} | {r.mean_abs_points:.1f} | {r.mean_points:+.1f} |"
               for r in drivers.head(20).itertuples()]
+    _shap_summary(folder / "shap_summary.png", model, X)
+    kind = "TreeSHAP value" if model.kind == "lightgbm" else "exact contribution"
+    lines += ["", "## SHAP summary of the champion, per feature", "",
+              f"Each dot is one validation snapshot's {kind} of a feature in log-odds (right: towards an SQL), "
+              "coloured by the feature's value (categoricals by their level's code). The 20 features with the "
+              "largest mean absolute value.", "", "![SHAP summary](shap_summary.png)"]
     if scorecard_points is not None:
         lines += ["", "## The scorecard's points table (top of it)", "",
                   "Full table: `scorecard_points.csv`.", "", "| feature | bin | points |", "| --- | --- | --- |"]
@@ -401,7 +407,22 @@ def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard
         lines += [f"| {v} | {int(r['snapshots']):,} | {r['SQL rate']:.1%} |" for v, r in table.iterrows()]
         lines.append("")
     (folder / "explanations.md").write_text("\n".join(lines) + "\n")
-    return [folder / "explanations.md", folder / "drivers.png", folder / "conversion.png"]
+    return [folder / "explanations.md", folder / "drivers.png", folder / "shap_summary.png", folder / "conversion.png"]
+
+
+def _shap_summary(path, model, X: pd.DataFrame) -> None:  # noqa: ANN001
+    """SHAP's beeswarm summary of the model's own contributions (TreeSHAP for
+    LightGBM, exact for the scorecard), for data scientists who read SHAP plots."""
+    import matplotlib.pyplot as plt
+    import shap
+
+    contrib, _, features = model._contributions(model.model_input(X))
+    values = pd.DataFrame({f: (X[f].cat.codes.astype(float) if isinstance(X[f].dtype, pd.CategoricalDtype)
+                               else X[f].astype(float)) for f in features})
+    shap.summary_plot(contrib, values, max_display=20, show=False, plot_size=(9, 8))
+    plt.title(f"SHAP summary: {model.kind}")
+    plt.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close("all")
 
 
 def _signal_label(signal: str) -> str:

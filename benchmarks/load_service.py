@@ -157,7 +157,7 @@ def _raw_requests(url: str, key: str, bodies: list[bytes]) -> list[bytes]:
 
 
 async def _load(url: str, key: str, bodies: list[bytes], clients: int, seconds: float, max_requests: int,
-                leads_per_body: list[int], timeout: float) -> dict[str, Any]:
+                leads_per_body: list[int], timeout: float, spawn_per_s: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     state = {"requests": 0, "leads": 0}
@@ -166,6 +166,11 @@ async def _load(url: str, key: str, bodies: list[bytes], clients: int, seconds: 
     deadline = time.perf_counter() + seconds
 
     async def worker(seed: int) -> None:
+        # Clients join at spawn_per_s (as locust's spawn rate, or a connection pool growing
+        # with demand): the server's workers share one listening socket and the first to
+        # wake accepts every pending connection, so a burst of simultaneous connections
+        # would all land on one worker and stay there (keep-alive).
+        await asyncio.sleep(seed / spawn_per_s)
         rng = random.Random(seed)
         connection = _Connection(parts.hostname or "127.0.0.1", parts.port or 80)
         try:
@@ -198,11 +203,12 @@ async def _load(url: str, key: str, bodies: list[bytes], clients: int, seconds: 
 
 
 def run_load(url: str, key: str, bodies: list[bytes], clients: int = 50, seconds: float = 60.0,
-             max_requests: int = 1_000_000, timeout: float = 120.0) -> dict[str, Any]:
-    """Run the load test and return its figures (``errors`` must be 0)."""
+             max_requests: int = 1_000_000, timeout: float = 120.0, spawn_per_s: float = 50.0) -> dict[str, Any]:
+    """Run the load test and return its figures (``errors`` must be 0). Clients join
+    at ``spawn_per_s``; ``seconds`` counts from the first."""
     check_loopback(url)
     per_body = [len(json.loads(b)["leads"]) for b in bodies]
-    return asyncio.run(_load(url, key, bodies, clients, seconds, max_requests, per_body, timeout))
+    return asyncio.run(_load(url, key, bodies, clients, seconds, max_requests, per_body, timeout, spawn_per_s))
 
 
 def print_load(result: dict[str, Any]) -> None:
@@ -223,13 +229,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--leads-per-request", type=int, default=1)
+    parser.add_argument("--spawn-per-s", type=float, default=50.0, help="Clients joining per second.")
     args = parser.parse_args()
     check_loopback(args.url)
     key = os.environ.get("MQLSCORE_API_KEY", "")
     from mqlscore.contract import load_folder
 
     bodies = request_bodies(load_folder(args.data), args.leads_per_request, 500)
-    result = run_load(args.url, key, bodies, args.clients, args.seconds, args.max_requests)
+    result = run_load(args.url, key, bodies, args.clients, args.seconds, args.max_requests,
+                      spawn_per_s=args.spawn_per_s)
     print_load(result)
     sys.exit(1 if result["errors"] else 0)
 

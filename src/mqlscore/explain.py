@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mqlscore.features.fit import is_missing
 from mqlscore.features.registry import FIT_WORDS, FeatureSpec, family_words, safe_name
 from mqlscore.features.titles import PERSONA_LABELS
 
@@ -242,9 +243,8 @@ def _organisation(row: pd.Series | _Row) -> str:
 
 
 def _missing(value: object) -> bool:
-    """No value: None, NaN of any float type, or the "unknown" level."""
-    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and bool(np.isnan(value))) \
-        or (isinstance(value, str) and value == "unknown")
+    """No value: missing (``fit.is_missing``) or the "unknown" level."""
+    return is_missing(value) or (isinstance(value, str) and value == "unknown")
 
 
 def _number(value: object) -> float | None:

@@ -454,7 +454,6 @@ def check_request(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: ServiceC
                 problems.append(FieldProblem(f"leads[{i}].activities[{j}].{name}",
                                              "must be a string, number, boolean or null"))
             act_extras.setdefault(name, [None] * len(items))[k] = value
-    act_where = where
 
     n_leads = len(leads)
     stamps = _timestamps(columns["created_at"] + act_time)
@@ -466,16 +465,16 @@ def check_request(leads: Sequence[LeadIn], as_of: pd.Timestamp, config: ServiceC
     for i in np.flatnonzero(created < EARLIEST):
         problems.append(FieldProblem(f"leads[{i}].created_at", OUT_OF_RANGE))
     for k in np.flatnonzero(occurred < EARLIEST):
-        i, j = act_where[k]
+        i, j = where[k]
         problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at", OUT_OF_RANGE))
     for i in np.flatnonzero(created > limit):
         problems.append(FieldProblem(f"leads[{i}].created_at", "after as_of: the lead did not exist yet"))
     for k in np.flatnonzero(occurred.isna()):
         if act_time[k] is not None:
-            i, j = act_where[k]
+            i, j = where[k]
             problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at", "not an ISO-8601 timestamp"))
     for k in np.flatnonzero(occurred > limit):
-        i, j = act_where[k]
+        i, j = where[k]
         problems.append(FieldProblem(f"leads[{i}].activities[{j}].occurred_at",
                                      "after as_of: activities must have happened by the time scored"))
     seen: dict[str, int] = {}

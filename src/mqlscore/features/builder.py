@@ -172,9 +172,7 @@ class FeatureBuilder:
     def _account_codes(leads: pd.DataFrame) -> np.ndarray:
         if "account_id" not in leads:
             return np.full(len(leads), -1, np.int64)
-        ids = [v.strip() or None if isinstance(v, str) else (None if fitf._is_missing(v) else str(v).strip() or None)
-               for v in leads["account_id"].to_numpy(dtype=object)]
-        codes, _ = pd.factorize(np.array(ids + [None], dtype=object)[:-1], use_na_sentinel=True)
+        codes, _ = pd.factorize(fitf.stripped_text(leads["account_id"]), use_na_sentinel=True)
         return codes.astype(np.int64)
 
     def _categorical(self, name: str, values: pd.Series | np.ndarray) -> pd.Categorical:

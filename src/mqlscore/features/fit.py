@@ -6,7 +6,6 @@ data (email, names, raw title) is turned into derived facts and dropped.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 
@@ -48,15 +47,21 @@ CATEGORICAL_FIT = ("persona", "seniority", "committee_role", "org_type", "geogra
 _EMAIL_DOMAIN = re.compile(r"@([a-z0-9.-]+\.[a-z]{2,})$")
 
 
-def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+def is_missing(value: object) -> bool:
+    """None, pandas' NA or NaT, or a NaN of any float type."""
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, (float, np.floating)) and bool(np.isnan(value)))
+
+
+def _strip_one(value: object) -> str | None:
+    """Stripped text, None when missing or empty."""
+    return None if is_missing(value) else str(value).strip() or None
 
 
 def _clean_one(value: object) -> str | None:
     """Stripped lower-case text, None when missing or empty."""
-    if _is_missing(value):
-        return None
-    return str(value).strip().lower() or None
+    text = _strip_one(value)
+    return text.lower() if text is not None else None
 
 
 def _per_distinct(values: pd.Series | np.ndarray, fn: Callable[[object], object]) -> np.ndarray:
@@ -120,6 +125,11 @@ def _log10(values: pd.Series | np.ndarray) -> np.ndarray:
 def _clean_text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Stripped lower-case text as an object array, None where missing or empty."""
     return _per_distinct(values, _clean_one)
+
+
+def stripped_text(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Stripped text (case kept: identifiers) as an object array, None where missing or empty."""
+    return _per_distinct(values, _strip_one)
 
 
 def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -343,10 +343,13 @@ def _count(**counts: Any) -> None:
 
 
 def _problem(status: int, error: str, field: str, message: str) -> Any:
+    """The service's error shape (``RequestRejected.body``) for one problem."""
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"error": error, "request_id": _request_id(),
-                         "problems": [{"field": field, "message": message}]}, status_code=status)
+    from mqlscore.service import FieldProblem, RequestRejected
+
+    refusal = RequestRejected(status, error, [FieldProblem(field, message)])
+    return JSONResponse(refusal.body(_request_id()), status_code=status)
 
 
 def _json(request: Any, data: Any) -> Any:

@@ -77,11 +77,6 @@ def _per_distinct(values: pd.Series | np.ndarray, fn: Callable[[object], object]
     return table[codes]  # code -1 (missing) takes the last entry
 
 
-def email_domain(emails: pd.Series) -> pd.Series:
-    """The lower-case domain of each email (NaN when missing or malformed)."""
-    return pd.Series(_per_distinct(emails, _domain_of), index=emails.index, dtype=object)
-
-
 def _domain_of(value: object) -> str | None:
     text = _clean_one(value)
     match = _EMAIL_DOMAIN.search(text) if text else None

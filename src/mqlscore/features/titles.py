@@ -618,13 +618,8 @@ def _factorize(titles: pd.Series) -> tuple[np.ndarray, list[object]]:
         return np.asarray(codes, dtype=np.int64), list(uniques)
 
 
-def _column(labels: list[str], categories: tuple[str, ...], codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """Per-distinct labels spread to every row as a categorical with fixed categories."""
-    position = {c: i for i, c in enumerate(categories)}
-    # One extra slot at the end: code -1 (missing title) picks the "unknown"/"none" label.
-    lookup = np.array([position[lab] for lab in labels] + [position[categories[-1]]], dtype=np.int64)
-    cat = pd.Categorical.from_codes(lookup[codes], categories=list(categories))
-    return pd.Series(cat, index=index)
+_TITLE_FIELDS = (("persona", PERSONAS), ("seniority", SENIORITIES),
+                 ("committee_role", (*COMMITTEE_ROLES, NO_COMMITTEE)))
 
 
 def title_labels(titles: pd.Series) -> dict[str, np.ndarray]:
@@ -636,8 +631,7 @@ def title_labels(titles: pd.Series) -> dict[str, np.ndarray]:
     codes, uniques = _factorize(titles)
     parsed = _parse_distinct(uniques)
     out: dict[str, np.ndarray] = {}
-    for field, categories in (("persona", PERSONAS), ("seniority", SENIORITIES),
-                              ("committee_role", (*COMMITTEE_ROLES, NO_COMMITTEE))):
+    for field, categories in _TITLE_FIELDS:
         # One extra slot at the end: code -1 (missing title) picks the "unknown"/"none" label.
         table = np.array([getattr(p, field) for p in parsed] + [categories[-1]], dtype=object)
         out[field] = table[codes]
@@ -656,11 +650,6 @@ def parse_titles(titles: pd.Series) -> pd.DataFrame:
     """
     if not isinstance(titles, pd.Series):
         titles = pd.Series(titles, dtype=object)
-    codes, uniques = _factorize(titles)
-    parsed = _parse_distinct(uniques)
-    return pd.DataFrame({
-        "persona": _column([p.persona for p in parsed], PERSONAS, codes, titles.index),
-        "seniority": _column([p.seniority for p in parsed], SENIORITIES, codes, titles.index),
-        "committee_role": _column([p.committee_role for p in parsed], (*COMMITTEE_ROLES, NO_COMMITTEE),
-                                  codes, titles.index),
-    }, index=titles.index)
+    labels = title_labels(titles)
+    return pd.DataFrame({field: pd.Categorical(labels[field], categories=list(categories))
+                         for field, categories in _TITLE_FIELDS}, index=titles.index)

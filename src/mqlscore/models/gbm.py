@@ -46,19 +46,24 @@ DEFAULT_PARAMS: dict[str, Any] = {
 NEVER_DAYS = 10_000.0
 
 
+def is_days_since(feature: str) -> bool:
+    """A "days since the last ..." feature (missing when it never happened)."""
+    return feature.endswith("days_since")
+
+
 def prepare(X: pd.DataFrame) -> pd.DataFrame:
     """The feature block as the trees see it: missing ``days_since`` read as long ago."""
-    since = [c for c in X.columns if c.endswith("days_since")]
+    since = [c for c in X.columns if is_days_since(c)]
     return X.assign(**{c: X[c].fillna(NEVER_DAYS) for c in since}) if since else X
 
 
 def monotone_direction(feature: str) -> int:
     """+1 / -1 for features of high-intent families and of overall recency, else 0."""
     if feature.startswith("intent__any__") or feature == "intent__evidence_stage":
-        return -1 if feature.endswith("days_since") else 1
+        return -1 if is_days_since(feature) else 1
     for family in MONOTONE_FAMILIES:
         if feature.startswith(f"intent__{family}__"):
-            return -1 if feature.endswith("days_since") else 1
+            return -1 if is_days_since(feature) else 1
     return 0
 
 
@@ -124,7 +129,7 @@ class GBMModel:
     def matrix(self, X: pd.DataFrame) -> np.ndarray:
         """The feature block as the trees read it, as a float64 matrix: the model's
         columns in order, categoricals as codes of the training categories, missing
-        ``days_since`` as :data:`NEVER_DAYS`. Predicting on it gives exactly what
+        ``days_since`` as :data:`NEVER_DAYS` (as :func:`prepare` does for a frame). Predicting on it gives exactly what
         predicting on the DataFrame gives, without LightGBM's per-call pandas work."""
         if list(X.columns) != self.feature_names_:
             X = X[self.feature_names_]
@@ -152,7 +157,7 @@ class GBMModel:
             if len(categorical) != len(cats):
                 raise ValueError("LightGBM model: its categorical features do not match its category lists")
             numeric = [j for j in range(len(self.feature_names_)) if j not in set(categorical)]
-            since = [j for j, name in enumerate(self.feature_names_) if name.endswith("days_since")]
+            since = [j for j, name in enumerate(self.feature_names_) if is_days_since(name)]
             self._layout_cache = (categorical, numeric, since, [pd.CategoricalDtype(c) for c in cats])
         return self._layout_cache
 

@@ -38,14 +38,17 @@ def main() -> None:
     from mqlscore.features import open_leads_at
     from mqlscore.synthetic import default_truth_dir, generate_export
     from mqlscore.synthetic.truth import compare_with_oracle
-    from mqlscore.training import BASELINE, train
+    from mqlscore.reporting import write_report
+    from mqlscore.training import BASELINE, register, train
 
     folder = ROOT / "data" / "bench" / f"model_{args.leads}_{args.seed}"
     if not (folder / "leads.csv").exists():
         generate_export(GeneratorConfig(n_leads=args.leads, seed=args.seed), folder)
     t0 = time.perf_counter()
     data = load_folder(folder)
-    result = train(data, Settings(), report_dir=tmp / "report", register=True)
+    settings = Settings()
+    result = train(data, settings)
+    write_report(result, register(result, data, settings), tmp / "report")  # end to end, as `mqlscore train`
     train_s = time.perf_counter() - t0
 
     table = compare_with_oracle(result, data, default_truth_dir(folder))

@@ -75,11 +75,12 @@ def prepare(leads: int, seed: int) -> tuple[Path, Path]:
         cwd = Path.cwd()
         os.chdir(store)
         from mqlscore.contract import load_folder
-        from mqlscore.training import train
+        from mqlscore.training import register, train
 
         print(f"training the champion on {folder} (once; cached in {store}) ...", flush=True)
-        train(load_folder(folder), Settings(train=TrainConfig(estimate_half_lives=False)),
-              report_dir=store / "report", register=True)
+        dataset = load_folder(folder)
+        settings = Settings(train=TrainConfig(estimate_half_lives=False))
+        register(train(dataset, settings), dataset, settings)
         os.chdir(cwd)
         (store / "done").write_text("ok")
     return folder, store
@@ -137,7 +138,8 @@ def in_process(engine: Any, body1: bytes, body100: bytes) -> dict[str, Any]:
     """Where the time goes in one request, and the raw model call on the same rows."""
     import pandas as pd
 
-    from mqlscore.service import REASON_COLUMNS, RESPONSE_COLUMNS, ScoreRequest, request_tables
+    from mqlscore.serving.schemas import ScoreRequest
+    from mqlscore.serving.tables import request_tables
 
     out: dict[str, Any] = {}
     model = engine.model
@@ -149,7 +151,7 @@ def in_process(engine: Any, body1: bytes, body100: bytes) -> dict[str, Any]:
         snaps = pd.DataFrame({"lead_id": tables.leads["lead_id"].to_numpy(),
                               "as_of": pd.Series(when, index=range(len(tables.leads)))})
         X = model.builder.transform(tables.leads, tables.activities, snaps)
-        scored = model.score(tables.leads, tables.activities, snaps)
+        response = engine.score(req.leads, req.as_of)
         parts = {
             "parse_json": _best_ms(lambda: ScoreRequest.model_validate_json(body), repeat),
             "request_tables": _best_ms(lambda: request_tables(req.leads, when, engine.config), repeat),
@@ -157,9 +159,7 @@ def in_process(engine: Any, body1: bytes, body100: bytes) -> dict[str, Any]:
                                            repeat),
             "score_features_with_reasons": _best_ms(lambda: model.score_features(X, reasons=True), repeat),
             "score_features_without_reasons": _best_ms(lambda: model.score_features(X, reasons=False), repeat),
-            "response": _best_ms(lambda: engine._response(
-                {c: scored[c].tolist() for c in RESPONSE_COLUMNS + REASON_COLUMNS}, len(scored), when,
-                True).model_dump_json(), repeat),
+            "response_json": _best_ms(lambda: response.model_dump_json(), repeat),
             "engine_total": _best_ms(lambda: engine.score(ScoreRequest.model_validate_json(body).leads, req.as_of),
                                      repeat),
         }
@@ -223,7 +223,7 @@ def main() -> None:
     import bentoml
 
     from mqlscore.contract import load_folder
-    from mqlscore.service import ScoringEngine
+    from mqlscore.serving.engine import ScoringEngine
 
     stored = bentoml.models.get("mqlscore-service:latest")
     engine = ScoringEngine.from_folder(stored.path)

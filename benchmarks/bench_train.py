@@ -33,13 +33,24 @@ def main() -> None:
     os.chdir(tmp)
     from mqlscore.config import Settings
     from mqlscore.contract import load_folder
-    from mqlscore.training import train
+    from mqlscore.registry import log_report
+    from mqlscore.reporting import write_report
+    from mqlscore.training import register, train
 
     t0 = time.perf_counter()
     data = load_folder(folder)
     load_s = time.perf_counter() - t0
-    result = train(data, Settings(), report_dir=tmp / "report", say=lambda m: print(f"  {m}", flush=True))
-    seconds = {"load": load_s, **result.seconds}
+    settings = Settings()
+    result = train(data, settings, say=lambda m: print(f"  {m}", flush=True))
+    # the steps of ``mqlscore train`` after training, timed like the training stages
+    t1 = time.perf_counter()
+    registration = register(result, data, settings)
+    t2 = time.perf_counter()
+    write_report(result, registration, tmp / "report")
+    log_report(registration.run_id, tmp / "report")
+    t3 = time.perf_counter()
+    seconds = {"load": load_s, **result.seconds, "register": t2 - t1, "report": t3 - t2}
+    seconds["total"] = result.seconds["total"] + seconds["register"] + seconds["report"]
     beyond = seconds["total"] - seconds["training_set"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(f"{args.leads:,} leads, {len(data.activities):,} activities, {result.counts['fit_rows']:,} fit rows, "

@@ -47,8 +47,8 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def service_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
-    """The SQLite MLflow store holding ``models:/mql-svc@champion`` (``test_service.trained_store``)."""
-    from test_service import trained_store
+    """The SQLite MLflow store holding ``models:/mql-svc@champion`` (``support.trained_store``)."""
+    from support import trained_store
 
     return trained_store(tmp_path_factory, demo_export)
 
@@ -57,9 +57,9 @@ def service_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -
 def scored_files(service_store: Path, demo_export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The export's open leads scored by that model and written by ``mqlscore score``'s
     own code, as CSV and as Parquet."""
-    from test_service import MODEL_NAME
+    from support import MODEL_NAME
 
-    from mqlscore.cli import _write_scores
+    from mqlscore.batch import score_open_leads, write_score_file
     from mqlscore.contract import load_folder
     from mqlscore.scoring import ScoringModel
 
@@ -68,16 +68,16 @@ def scored_files(service_store: Path, demo_export: Path, tmp_path_factory: pytes
     dataset = load_folder(demo_export)
     folder = tmp_path_factory.mktemp("scored")
     out = {"csv": folder / "test-scores.csv", "parquet": folder / "test-scores.parquet"}
+    scored = score_open_leads(model, dataset)
     for path in out.values():
-        _write_scores(dataset, model, path, "the test model")
+        write_score_file(scored, path)
     return out
 
 
 @pytest.fixture(scope="session")
 def built(service_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """``mqlscore build`` against the fresh registry, with the network cut off."""
-    from servers import build
-    from test_service import MODEL_NAME
+    from support import MODEL_NAME, build
 
     home = tmp_path_factory.mktemp("bentoml-home")
     config = tmp_path_factory.mktemp("config") / "settings.yaml"
@@ -89,7 +89,6 @@ def built(service_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 @pytest.fixture(scope="session")
 def server(built: dict, scored_files: dict[str, Path]):
     """``mqlscore serve --scores <the CSV>`` on a free port with the test key; stopped at the session's end."""
-    from servers import serve
-    from test_service import KEY
+    from support import KEY, serve
 
     yield from serve(built, KEY, ("--scores", str(scored_files["csv"])))

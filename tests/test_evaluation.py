@@ -10,7 +10,11 @@ import pytest
 from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_score, recall_score,
                              roc_auc_score)
 
-from mqlscore.evaluation import GAINS_SHARES, ModelEvaluation, ReportFiles, evaluate_model, write_report
+from mqlscore.evaluation import GAINS_SHARES, ModelEvaluation, evaluate_model
+from mqlscore.features.decay import DecayReport, HalfLife
+from mqlscore.reporting import (DataWindow, EvaluationFiles, Fingerprint, ReportContext, write_evaluation_report,
+                                write_model_card)
+from mqlscore.scoring import ThresholdChoice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SENTINEL = "lead-SENTINEL-7f3a9c"
@@ -40,30 +44,36 @@ def _simulated(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, dict[str, np.n
     return y, models
 
 
-FULL_CONTEXT = {
-    "model_name": "mqlscore-test",
-    "model_version": "7",
-    "trained_at": "2025-06-01T12:00:00+00:00",
-    "champion": "lightgbm",
-    "champion_reason": "lowest validation log loss",
-    "data_window": {"first": "2023-01-01T00:00:00Z", "last": "2025-05-30T00:00:00Z", "as_of": "2025-05-31T00:00:00Z"},
-    "horizon_days": 90,
-    "fingerprint": {"rows": 12345, "time_range": ["2023-01-01", "2025-02-28"], "sha256": "0123abcd" * 8},
-    "threshold": {"policy": "top 10 % of validation rows", "value": 0.3125, "score": 64, "mqls_per_week": 37.5,
-                  "sql_rate": 0.42, "share_of_sqls": 0.51},
-    "half_lives": [
-        {"family": "act:demo_request", "half_life_days": 14.0, "low_days": 9.0, "high_days": 22.0,
-         "lost_per_quarter": 0.99, "identified": True},
-        {"family": "page:blog", "half_life_days": 400.0, "low_days": 50.0, "high_days": 1000.0,
-         "lost_per_quarter": 0.15, "identified": False},
-    ],
-    "rule_of_thumb_half_life": 220.0,
-    "fit_intent_share": {"fit": 0.4, "intent": 0.6},
-    "features_by_group": {"fit": 30, "intent": 120, "account": 8},
-    "notes": ["Synthetic data: generated leads, not a real funnel."],
-    "oracle": {"oracle": {"n": 4000, "positives": 500, "base_rate": 0.125, "roc_auc": 0.81, "pr_auc": 0.44,
-                          "log_loss": 0.31, "brier": 0.09}},
-}
+FULL_CONTEXT = ReportContext(
+    model_name="mqlscore-test",
+    model_version="7",
+    promotion="validation log loss 0.30000 vs champion v6 0.31000: better, promoted",
+    trained_at="2025-06-01T12:00:00+00:00",
+    champion="lightgbm",
+    champion_reason="lowest validation log loss",
+    data_window=DataWindow("2023-01-01T00:00:00Z", "2025-05-30T00:00:00Z", "2025-05-31T00:00:00Z"),
+    horizon_days=90,
+    fingerprint=Fingerprint({"leads": 12345, "activities": 456789, "outcomes": 2345}, ("2023-01-01", "2025-02-28"),
+                            "0123abcd" * 8),
+    threshold=ThresholdChoice(policy="capacity", probability=0.3125, score=64.0, mqls_per_week=37.5, sql_rate=0.42,
+                              share_of_sqls=0.51, detail="capacity of 40 MQLs per week"),
+    decay=DecayReport(
+        half_lives=[HalfLife("act:demo_request", 14.0, 9.0, 22.0, 0.99, 1.2, 800, True),
+                    HalfLife("page:blog", 400.0, 50.0, 1000.0, 0.15, 0.1, 90, False)],
+        validation_log_loss=0.2, rule_of_thumb_log_loss=0.21, rule_of_thumb_half_life=220.0, rows_fit=1000,
+        rows_validation=500),
+    fit_intent_share={"fit": 0.4, "intent": 0.6},
+    features_by_group={"fit": 30, "intent": 120, "account": 8},
+    notes=("Synthetic data: generated leads, not a real funnel.",),
+    oracle={"oracle": {"n": 4000, "positives": 500, "base_rate": 0.125, "roc_auc": 0.81, "pr_auc": 0.44,
+                       "log_loss": 0.31, "brier": 0.09}},
+)
+
+
+def write_both(folder: Path, evaluations: list[ModelEvaluation],
+               context: ReportContext | None) -> tuple[EvaluationFiles, Path]:
+    """The evaluation report and the model card into one folder."""
+    return write_evaluation_report(folder, evaluations, context), write_model_card(folder, evaluations, context)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -213,7 +223,7 @@ def test_one_class_labels_give_nan_aucs_and_a_note(label, tmp_path):
     assert ev.metrics["one_class"] == 1.0
     assert any("undefined" in note for note in ev.notes)
     assert np.isfinite(ev.metrics["log_loss"]) and np.isfinite(ev.metrics["brier"])
-    files = write_report(tmp_path / "report", [ev], {"champion": "one_class"})
+    files = write_evaluation_report(tmp_path / "report", [ev], ReportContext(champion="one_class"))
     assert "undefined" in files.report_md.read_text()
 
 
@@ -254,11 +264,16 @@ def evaluations() -> list[ModelEvaluation]:
 
 
 @pytest.fixture(scope="module")
-def full_report(evaluations, tmp_path_factory) -> ReportFiles:
-    return write_report(tmp_path_factory.mktemp("eval") / "report", evaluations, FULL_CONTEXT)
+def full_report(evaluations, tmp_path_factory) -> EvaluationFiles:
+    return write_evaluation_report(tmp_path_factory.mktemp("eval") / "report", evaluations, FULL_CONTEXT)
 
 
-def test_write_report_creates_every_file(full_report, evaluations):
+@pytest.fixture(scope="module")
+def full_card(full_report, evaluations) -> Path:
+    return write_model_card(full_report.folder, evaluations, FULL_CONTEXT)
+
+
+def test_write_report_creates_every_file(full_report, full_card, evaluations):
     folder = full_report.folder
     expected = {"calibration.png", "gains.png", "lift.png", "tiers.png", "metrics.csv", "report.md",
                 "model_card.md"}
@@ -267,8 +282,7 @@ def test_write_report_creates_every_file(full_report, evaluations):
     assert {f.name for f in folder.iterdir()} == expected
     assert {p.name for p in full_report.pngs} == {"calibration.png", "gains.png", "lift.png", "tiers.png"}
     assert len(full_report.csvs) == 1 + 4 * len(evaluations)
-    assert all(path.is_file() for path in [*full_report.pngs, *full_report.csvs, full_report.report_md,
-                                           full_report.model_card_md])
+    assert all(path.is_file() for path in [*full_report.pngs, *full_report.csvs, full_report.report_md, full_card])
 
 
 def test_pngs_are_valid_and_non_trivial(full_report):
@@ -293,17 +307,19 @@ def test_report_names_every_model_the_champion_and_the_context(full_report, eval
         assert ev.name in text
     assert "The champion is **lightgbm**: lowest validation log loss." in text
     assert "oracle (true probabilities)" in text
+    assert "- Version: 7" in text and "better, promoted" in text  # the registered version and the promotion
     for png in ("calibration.png", "gains.png", "lift.png", "tiers.png"):
         assert f"]({png})" in text
     assert "0.312" in text and "score >= 64" in text and "about 38 per week" in text
+    assert "capacity (capacity of 40 MQLs per week)" in text
     assert "act:demo_request" in text and "rule of thumb" in text and "220" in text
     assert "## Fit versus intent" in text and "60.0 %" in text
     assert "## Honesty" in text and "4,000 validation rows" in text
     assert "## Tiers (lightgbm)" in text and "## Score bands (lightgbm)" in text
 
 
-def test_model_card_has_its_sections_and_the_threshold(full_report):
-    card = full_report.model_card_md.read_text()
+def test_model_card_has_its_sections_and_the_threshold(full_card):
+    card = full_card.read_text()
     for heading in ("# Model card: mqlscore-test", "## Intended use", "## Not intended for", "## Data",
                     "## Training data fingerprint", "## Features", "## Validation metrics", "## Threshold and policy",
                     "## Limits", "## How to retrain"):
@@ -311,39 +327,40 @@ def test_model_card_has_its_sections_and_the_threshold(full_report):
     assert "Version: 7" in card
     assert "probability of SQL >= 0.312" in card
     assert "patients" in card and "employment" in card
-    assert "0123abcd" * 8 in card and "12,345" in card
+    assert "0123abcd" * 8 in card and "leads 12,345; activities 456,789; outcomes 2,345" in card
+    assert "2023-01-01 to 2025-02-28" in card and "better, promoted" in card
     assert "| total | 158 |" in card
     assert "Synthetic data" in card
     assert "lightgbm" in card and "baseline_25pct_quarter" in card
 
 
-@pytest.mark.parametrize("context", [None, {}, {"champion": "not_a_model"}, {
-    "model_version": None,
-    "threshold": {"policy": None, "value": None, "score": 55},
-    "data_window": {"as_of": pd.Timestamp("2025-05-31", tz="UTC")},
-    "fingerprint": {"rows": 10},
-    "half_lives": [{"family": "act:webinar_attended"}, {"half_life_days": "n/a", "identified": True}],
-    "rule_of_thumb_half_life": None,
-    "fit_intent_share": {"fit": 0.5},
-    "features_by_group": {"fit": "many"},
-    "notes": "a single note | with a pipe",
-    "oracle": {"roc_auc": 0.8},
-}])
-def test_missing_or_odd_context_is_tolerated(context, evaluations, tmp_path):
-    files = write_report(tmp_path / "report", evaluations, context)
+@pytest.mark.parametrize("context", [
+    None,
+    ReportContext(),
+    ReportContext(champion="not_a_model"),
+    ReportContext(model_name="partial", data_window=DataWindow("2025-01-01", "2025-05-30", "2025-05-31"),
+                  decay=DecayReport([], 0.2, 0.2, 0.0, 10, 10), fit_intent_share={},
+                  notes=("a single note | with a pipe",), oracle={"oracle": {"roc_auc": 0.8}}),
+])
+def test_missing_context_is_tolerated(context, evaluations, tmp_path):
+    files, card_path = write_both(tmp_path / "report", evaluations, context)
     text = files.report_md.read_text()
-    card = files.model_card_md.read_text()
+    card = card_path.read_text()
     assert "## Intended use" in card and "## Limits" in card
     assert "unregistered" in card
-    if not context or "champion" in context:
+    if context is None or context.champion is None or context.champion == "not_a_model":
         assert "tables below are for `lightgbm`" in text
+    if context is not None and context.notes:
+        assert "a single note \\| with a pipe" in text
 
 
 def test_write_report_rejects_no_models_and_duplicate_names(evaluations, tmp_path):
     with pytest.raises(ValueError):
-        write_report(tmp_path / "a", [], {})
+        write_evaluation_report(tmp_path / "a", [], ReportContext())
     with pytest.raises(ValueError):
-        write_report(tmp_path / "b", [evaluations[0], evaluations[0]], {})
+        write_model_card(tmp_path / "a", [], ReportContext())
+    with pytest.raises(ValueError):
+        write_evaluation_report(tmp_path / "b", [evaluations[0], evaluations[0]], ReportContext())
 
 
 def test_written_files_hold_aggregates_only(tmp_path):
@@ -356,7 +373,7 @@ def test_written_files_hold_aggregates_only(tmp_path):
     tier[::50] = [f"{SENTINEL}-{i}" for i in range(len(tier[::50]))]  # id-like values where tiers belong
     ev_a = evaluate_model("model_a", y, p, score, tier, is_mql)
     ev_b = evaluate_model("model_b", y, rng.permutation(p), score, tier, is_mql)
-    files = write_report(tmp_path / "report", [ev_a, ev_b], {"champion": "model_a"})
+    files, _ = write_both(tmp_path / "report", [ev_a, ev_b], ReportContext(champion="model_a"))
 
     for path in files.folder.iterdir():
         if path.suffix in {".csv", ".md"}:

@@ -256,3 +256,46 @@ def test_demo_points_table_names_business_signals(demo_fit) -> None:
     assert table.groupby("signal")["feature"].nunique().max() <= 2
     assert (card.coef_ >= 0).all()
     assert 5 <= len(card.features_) <= 30
+
+
+def test_points_table_adds_up_to_the_score_of_each_lead(demo_fit) -> None:
+    """On the score's scale: the "(base)" row plus the points of a lead's bin in
+    each feature is the lead's score before clipping to 0-100, for thousands of
+    validation snapshots, and the base row is the base of a lead's reasons."""
+    from mqlscore.config import ScoringConfig
+    from mqlscore.models.calibration import PlattCalibrator
+    from mqlscore.scoring import ScoreScale, ScoringModel
+
+    ts, _, is_val, card = demo_fit
+    X_val, y_val = ts.X[is_val], ts.y[is_val]
+    calibrator = PlattCalibrator().fit(card.decision_function(X_val), y_val)
+    scale = ScoreScale(float(ts.y.mean()))
+    model = ScoringModel(ts.builder, "scorecard", card, calibrator, scale, ScoringConfig(), threshold=0.5)
+    table = model.points_table()
+
+    rows = np.sort(np.random.default_rng(3).choice(len(X_val), 3_000, replace=False))
+    X = X_val.iloc[rows]
+    points = {(f, b): p for f, b, p in zip(table["feature"], table["bin"], table["points"])}
+    total = np.full(len(X), points[("(base)", "every lead")])
+    for feature in card.features_:
+        bins = card.bins_[feature]
+        index = bins.bin_index(X[feature])
+        # one past the last bin: a value never seen in fitting, which scores 0 points
+        total += [points[(feature, bins.labels[i])] if i < len(bins.labels) else 0.0 for i in index]
+    unclipped = scale.unclipped(calibrator.logit(card.decision_function(X)))
+    assert np.abs(total - unclipped).max() < 0.05
+    assert unclipped.std() > 5  # leads differ: the table is read bin by bin, not only its base
+    base_points = model.score_features(X.head(20))["base_points"]
+    assert np.allclose(base_points, points[("(base)", "every lead")], atol=0.006)
+
+
+def test_only_a_scorecard_has_a_points_table(demo_fit) -> None:
+    from mqlscore.config import ScoringConfig
+    from mqlscore.models.calibration import PlattCalibrator
+    from mqlscore.scoring import ScoreScale, ScoringModel
+
+    ts, _, _, card = demo_fit
+    calibrator = PlattCalibrator.from_dict({"a": 1.0, "b": 0.0})
+    model = ScoringModel(ts.builder, "lightgbm", card, calibrator, ScoreScale(0.1), ScoringConfig(), threshold=0.5)
+    with pytest.raises(ValueError, match="scorecard"):
+        model.points_table()

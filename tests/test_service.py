@@ -28,97 +28,13 @@ os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="mqlscore-bentoml-")
 atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], ignore_errors=True)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
-from mqlscore.config import ServiceConfig, Settings, TrainConfig  # noqa: E402
+from mqlscore.config import ServiceConfig  # noqa: E402
 from mqlscore.contract import load_folder, validate_tables  # noqa: E402
-from mqlscore.features import open_leads_at  # noqa: E402
+from support import (AUTH, BAD_INPUTS, KEY, MODEL_NAME, REPO, WARNED_INPUTS, assert_same_scores, lead,  # noqa: E402
+                     parity_case, trained_store)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")]
-
-REPO = Path(__file__).resolve().parents[1]
-KEY = "test-key-0123456789abcdefghijklmnop"
-MODEL_NAME = "mql-svc"
-
-
-# ---------------------------------------------------------------------------
-# Shared by test_service.py and test_service_http.py: one trained, registered model
-# ---------------------------------------------------------------------------
-
-
-def trained_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
-    """Train once per session into a temporary SQLite MLflow store (cached on disk):
-    ``<dir>/mlflow.db`` holds ``models:/mql-svc@champion``, ``<dir>/scoring_model`` its copy."""
-    # MQLSCORE_SERVICE_TEST_STORE keeps the trained store between runs while developing.
-    root = Path(os.environ.get("MQLSCORE_SERVICE_TEST_STORE") or tmp_path_factory.getbasetemp() / "service-model")
-    if (root / "done").is_file():
-        return root
-    from mqlscore.training import train
-
-    root.mkdir(parents=True, exist_ok=True)
-    old_uri, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.chdir(root)  # MLflow's artifacts land beside the store
-    try:
-        settings = Settings(train=TrainConfig(estimate_half_lives=False, model_name=MODEL_NAME))
-        result = train(load_folder(demo_export), settings, report_dir=root / "report", register=True)
-        result.scoring_model.save(root / "scoring_model")
-    finally:
-        os.chdir(cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
-    (root / "done").write_text("ok")
-    return root
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def lead_payloads(dataset: Any, ids: Any) -> list[dict[str, Any]]:
-    """Leads of a validated export as request JSON, each with its activities."""
-    wanted = set(ids)
-    leads = dataset.leads[dataset.leads["lead_id"].isin(wanted)]
-    acts = dataset.activities[dataset.activities["lead_id"].isin(wanted)]
-    by_lead = {k: g for k, g in acts.groupby("lead_id")}
-    out = []
-    for row in leads.to_dict("records"):
-        item = {k: _plain(v) for k, v in row.items()}
-        group = by_lead.get(row["lead_id"])
-        item["activities"] = [] if group is None else [
-            {"occurred_at": t.isoformat(), "activity_type": a, "detail": _plain(d)}
-            for t, a, d in zip(group["occurred_at"], group["activity_type"], group["detail"])]
-        out.append(item)
-    return out
-
-
-def parity_case(dataset: Any, n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``n`` leads open at the export's as-of time, and a request holding them with
-    every lead of their accounts (the buying groups batch scoring sees)."""
-    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of).sample(n, random_state=seed)
-    accounts = dataset.leads.loc[dataset.leads["lead_id"].isin(rows["lead_id"]), "account_id"].dropna().unique()
-    ids = set(rows["lead_id"]) | set(dataset.leads.loc[dataset.leads["account_id"].isin(accounts), "lead_id"])
-    return rows.reset_index(drop=True), lead_payloads(dataset, ids)
-
-
-def assert_same_scores(service_scores: list[dict[str, Any]], batch: pd.DataFrame) -> None:
-    """Service output equals batch scoring to float tolerance, reasons included."""
-    by_id = {s["lead_id"]: s for s in service_scores}
-    assert set(batch["lead_id"]) <= set(by_id)
-    for row in batch.to_dict("records"):
-        got = by_id[row["lead_id"]]
-        for col in ("probability", "score", "base_points", "fit_points", "intent_points"):
-            assert got[col] == pytest.approx(row[col], rel=1e-12, abs=1e-12), (row["lead_id"], col)
-        assert got["tier"] == row["tier"] and got["is_mql"] == bool(row["is_mql"])
-        assert [(r["signal"], r["text"], r["points"], r["sign"]) for r in got["reasons"]] == \
-            [(r["signal"], r["text"], r["points"], r["sign"]) for r in row["reasons"]]
-        assert got["model_name"] == row["model_name"] and got["model_version"] == row["model_version"]
-
 
 # ---------------------------------------------------------------------------
 # Fixtures
@@ -149,7 +65,7 @@ def service_module(store: Path):
     """``bento/service.py`` imported with the model in a temporary BentoML store and a key set."""
     import bentoml
 
-    from mqlscore import service as mq
+    from mqlscore.serving import auth, engine, startup
 
     limits = ServiceConfig(max_leads_per_request=2_000, max_body_bytes=8 * 1024 * 1024)
     with bentoml.models.create("mqlscore-service", labels={"registered_version": "1"}) as stored:
@@ -157,12 +73,12 @@ def service_module(store: Path):
 
         model = ScoringModel.load(store / "scoring_model")
         model.metadata.update(model_name=MODEL_NAME, model_version="1")
-        model.save(Path(stored.path) / mq.SCORING_MODEL_DIR)
-        (Path(stored.path) / mq.SERVICE_CONFIG_FILE).write_text(limits.model_dump_json())
-    env = {mq.API_KEY_ENV: KEY, mq.MODEL_TAG_ENV: str(stored.tag)}
-    old = {k: os.environ.get(k) for k in (*env, mq.DEV_ENV)}
+        model.save(Path(stored.path) / engine.SCORING_MODEL_DIR)
+        (Path(stored.path) / engine.SERVICE_CONFIG_FILE).write_text(limits.model_dump_json())
+    env = {auth.API_KEY_ENV: KEY, startup.MODEL_TAG_ENV: str(stored.tag)}
+    old = {k: os.environ.get(k) for k in (*env, auth.DEV_ENV)}
     os.environ.update(env)
-    os.environ.pop(mq.DEV_ENV, None)
+    os.environ.pop(auth.DEV_ENV, None)
     try:
         spec = importlib.util.spec_from_file_location("mqlscore_bento_service", REPO / "bento" / "service.py")
         module = importlib.util.module_from_spec(spec)
@@ -174,7 +90,7 @@ def service_module(store: Path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        mq._ENGINES.clear()
+        startup.forget_engines()
 
 
 @pytest.fixture(scope="module")
@@ -183,17 +99,6 @@ def client(service_module):
 
     with TestClient(service_module.MQLScore.to_asgi()) as test_client:
         yield test_client
-
-
-AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def _lead(**changes: Any) -> dict[str, Any]:
-    from mqlscore.service import example_lead
-
-    lead = example_lead()
-    lead.update(changes)
-    return lead
 
 
 def _post(client, body: Any, headers: dict[str, str] | None = None):
@@ -208,15 +113,15 @@ def _post(client, body: Any, headers: dict[str, str] | None = None):
 
 
 def test_direct_call_scores_and_refuses(service_module) -> None:
-    from mqlscore.service import LeadIn
+    from mqlscore.serving.schemas import LeadIn
 
     svc = service_module.MQLScore()
-    out = asyncio.run(svc.score(leads=[LeadIn.model_validate(_lead())], as_of="2026-02-01T00:00:00Z"))
+    out = asyncio.run(svc.score(leads=[LeadIn.model_validate(lead())], as_of="2026-02-01T00:00:00Z"))
     assert out.model_name == MODEL_NAME and out.model_version == "1" and out.as_of == "2026-02-01T00:00:00Z"
     (s,) = out.scores
     assert s.lead_id == "L-EXAMPLE" and 0 < s.probability < 1 and 0 <= s.score <= 100 and s.tier in "ABCD"
     assert s.reasons and {r.sign for r in s.reasons} <= {"+", "-"}
-    bad = asyncio.run(svc.score(leads=[LeadIn.model_validate(_lead(created_at="yesterday"))]))
+    bad = asyncio.run(svc.score(leads=[LeadIn.model_validate(lead(created_at="yesterday"))]))
     assert bad.status_code == 422
     assert json.loads(bad.body)["problems"][0]["field"] == "leads[0].created_at"
 
@@ -228,7 +133,7 @@ def test_direct_call_scores_and_refuses(service_module) -> None:
 
 def test_scores_with_a_key_in_either_header(client) -> None:
     for headers in (AUTH, {"X-API-Key": KEY}, {"authorization": f"bearer {KEY}"}):
-        r = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}, headers)
+        r = _post(client, {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}, headers)
         assert r.status_code == 200, r.text
         body = r.json()
         (s,) = body["scores"]
@@ -242,7 +147,7 @@ def test_scores_with_a_key_in_either_header(client) -> None:
                                      {"Authorization": KEY}, {"X-API-Key": KEY[:-1]},
                                      {"Authorization": f"Basic {KEY}"}])
 def test_401_without_a_valid_key(client, headers) -> None:
-    r = _post(client, {"leads": [_lead()]}, headers)
+    r = _post(client, {"leads": [lead()]}, headers)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert "API key" in r.json()["error"]
     assert client.get("/model", headers=headers).status_code == 401
@@ -267,59 +172,6 @@ def test_model_route(client, scoring_model) -> None:
     assert info["limits"]["max_leads_per_request"] == 2_000
 
 
-def _many(n: int) -> list[dict[str, Any]]:
-    return [{"lead_id": f"L{i}", "created_at": "2026-01-01T00:00:00Z"} for i in range(n)]
-
-
-BAD_INPUTS = [
-    # (name, body, status, field)
-    ("malformed JSON", b'{"leads": [', 400, "body"),
-    ("not an object", b"[1, 2]", 400, "body"),
-    ("empty list", {"leads": []}, 400, "leads"),
-    ("no leads key", {"lead": [_lead()]}, 400, "leads"),
-    ("unknown top-level key", {"leads": [_lead()], "asof": "2026-01-01"}, 400, "asof"),
-    ("missing lead_id", {"leads": [_lead(), {"created_at": "2026-01-01T00:00:00Z"}]}, 400, "leads[1].lead_id"),
-    ("missing created_at", {"leads": [{"lead_id": "L1"}]}, 400, "leads[0].created_at"),
-    ("wrong type: count", {"leads": [_lead(employee_count="many")]}, 400, "leads[0].employee_count"),
-    ("wrong type: activities", {"leads": [_lead(activities={"a": 1})]}, 400, "leads[0].activities"),
-    ("wrong type: activity", {"leads": [_lead(activities=[{"occurred_at": 5, "activity_type": "page_view"}])]},
-     400, "leads[0].activities[0].occurred_at"),
-    ("wrong type: reasons", {"leads": [_lead()], "reasons": "please"}, 400, "reasons"),
-    ("empty lead_id", {"leads": [_lead(lead_id="  ")]}, 422, "leads[0].lead_id"),
-    ("duplicate lead_id", {"leads": [_lead(), _lead()]}, 422, "leads[1].lead_id"),
-    ("unparsable created_at", {"leads": [_lead(created_at="05/01/2026")]}, 422, "leads[0].created_at"),
-    ("unparsable occurred_at", {"leads": [_lead(activities=[
-        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "page_view"},
-        {"occurred_at": "2026-01-02", "activity_type": "page_view"},
-        {"occurred_at": "last tuesday", "activity_type": "demo_request"}])]},
-     422, "leads[0].activities[2].occurred_at"),
-    ("activity after as_of", {"leads": [_lead()], "as_of": "2026-01-21T00:00:00Z"}, 422,
-     "leads[0].activities[2].occurred_at"),
-    ("activity in the future of now", {"leads": [_lead(activities=[
-        {"occurred_at": "2999-01-01T00:00:00Z", "activity_type": "demo_request"}])]},
-     422, "leads[0].activities[0].occurred_at"),
-    ("lead created after as_of", {"leads": [_lead(activities=[])], "as_of": "2026-01-01T00:00:00Z"}, 422,
-     "leads[0].created_at"),
-    ("unparsable as_of", {"leads": [_lead()], "as_of": "soon"}, 422, "as_of"),
-    ("as_of out of range", {"leads": [_lead()], "as_of": "2500-01-01T00:00:00Z"}, 422, "as_of"),
-    ("activity out of range", {"leads": [_lead(activities=[
-        {"occurred_at": "0001-01-01T00:00:00Z", "activity_type": "page_view"}])]},
-     422, "leads[0].activities[0].occurred_at"),
-    ("created_at out of range", {"leads": [_lead(created_at="1600-01-01", activities=[])]}, 422,
-     "leads[0].created_at"),
-    ("empty activity_type", {"leads": [_lead(activities=[{"occurred_at": "2026-01-02T00:00:00Z",
-                                                          "activity_type": ""}])]},
-     422, "leads[0].activities[0].activity_type"),
-    ("negative count", {"leads": [_lead(bed_count=-3)]}, 422, "leads[0].bed_count"),
-    ("fractional count", {"leads": [_lead(employee_count=10.5)]}, 422, "leads[0].employee_count"),
-    ("nested extra field", {"leads": [_lead(crm={"owner": "x"})]}, 422, "leads[0].crm"),
-    ("too many leads", {"leads": _many(2_001)}, 422, "leads"),
-    ("too many activities", {"leads": [_lead(activities=[
-        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "email_open"}] * 1_001)]},
-     422, "leads[0].activities"),
-]
-
-
 @pytest.mark.parametrize("name,body,status,field", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_gets_a_4xx_naming_the_field(client, name, body, status, field) -> None:
     r = _post(client, body)
@@ -331,14 +183,25 @@ def test_bad_input_gets_a_4xx_naming_the_field(client, name, body, status, field
     assert all(p["message"] for p in data["problems"])
 
 
+@pytest.mark.parametrize("name,body,field", WARNED_INPUTS, ids=[w[0] for w in WARNED_INPUTS])
+def test_what_has_not_happened_yet_is_set_aside_with_a_warning(client, name, body, field) -> None:
+    r = _post(client, body)
+    assert r.status_code == 200, (name, r.text)
+    data = r.json()
+    assert field in [w["field"] for w in data["warnings"]], (name, data["warnings"])
+    assert all(w["message"] for w in data["warnings"])
+    scored = {s["lead_id"] for s in data["scores"]}
+    assert "L-LATER" not in scored and "L-EXAMPLE" in scored
+
+
 def test_body_too_large_gets_413(client) -> None:
-    body = json.dumps({"leads": [_lead(notes="x" * (9 * 1024 * 1024))]})
+    body = json.dumps({"leads": [lead(notes="x" * (9 * 1024 * 1024))]})
     r = _post(client, body)
     assert r.status_code == 413 and "larger than" in r.json()["error"]
 
 
 def test_unknown_categories_and_activity_types_score_normally(client) -> None:
-    odd = _lead(org_type="space_agency", ehr_vendor="homegrown", lead_source="carrier pigeon", country="XX",
+    odd = lead(org_type="space_agency", ehr_vendor="homegrown", lead_source="carrier pigeon", country="XX",
                 product_interest="teleporters", activities=[
                     {"occurred_at": "2026-01-20T00:00:00Z", "activity_type": "g2_intent_surge", "detail": None},
                     {"occurred_at": "2026-01-21T00:00:00Z", "activity_type": "page_view",
@@ -352,27 +215,27 @@ def test_unknown_categories_and_activity_types_score_normally(client) -> None:
 
 def test_as_of_defaults_to_now_so_decay_is_continuous(client) -> None:
     before = pd.Timestamp.now(tz="UTC")
-    r = _post(client, {"leads": [_lead()]})
+    r = _post(client, {"leads": [lead()]})
     after = pd.Timestamp.now(tz="UTC")
     assert r.status_code == 200
     assert before <= pd.Timestamp(r.json()["as_of"]) <= after
 
 
 def test_reasons_can_be_skipped(client) -> None:
-    with_reasons = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
-    without = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z", "reasons": False}).json()
+    with_reasons = _post(client, {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
+    without = _post(client, {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z", "reasons": False}).json()
     s = without["scores"][0]
     assert s["reasons"] is None and s["probability"] == with_reasons["probability"]
     assert s["score"] == with_reasons["score"]
 
 
 def test_buying_group_is_the_leads_sharing_an_account(client) -> None:
-    champion = _lead(lead_id="L-CMIO", job_title="CMIO", activities=[
+    champion = lead(lead_id="L-CMIO", job_title="CMIO", activities=[
         {"occurred_at": "2026-01-25T00:00:00Z", "activity_type": "demo_request"},
         {"occurred_at": "2026-01-26T00:00:00Z", "activity_type": "baa_request"}])
-    alone = _post(client, {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
-    grouped = _post(client, {"leads": [_lead(), champion], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"]
-    other_account = _post(client, {"leads": [_lead(), {**champion, "account_id": "ACC-OTHER"}],
+    alone = _post(client, {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"][0]
+    grouped = _post(client, {"leads": [lead(), champion], "as_of": "2026-02-01T00:00:00Z"}).json()["scores"]
+    other_account = _post(client, {"leads": [lead(), {**champion, "account_id": "ACC-OTHER"}],
                                    "as_of": "2026-02-01T00:00:00Z"}).json()["scores"]
     assert other_account[0]["probability"] == alone["probability"]
     assert grouped[0]["probability"] != alone["probability"]
@@ -387,9 +250,12 @@ def test_same_numbers_as_batch_scoring(client, scoring_model, dataset) -> None:
     assert_same_scores(r.json()["scores"], batch)
 
 
-def test_request_tables_match_the_contract(dataset) -> None:
-    """The service's request tables are exactly what validate_tables makes of the same rows."""
-    from mqlscore.service import ScoreRequest, request_tables
+def test_request_tables_are_the_contracts_tables(dataset) -> None:
+    """A request goes through the contract's own validation: its tables are exactly
+    what validate_tables makes of the same rows, and what the contract noticed comes
+    back as warnings by field path."""
+    from mqlscore.serving.schemas import ScoreRequest
+    from mqlscore.serving.tables import request_tables
 
     _, payload = parity_case(dataset, n=40, seed=3)
     payload[0] = {**payload[0], "org_type": " Health_System ", "country": "us", "state": " ma", "ehr_vendor": "EPIC",
@@ -409,17 +275,19 @@ def test_request_tables_match_the_contract(dataset) -> None:
     key = ["lead_id", "occurred_at", "activity_type", "detail"]
     pd.testing.assert_frame_equal(tables.activities.sort_values(key).reset_index(drop=True),
                                   expected.activities.sort_values(key).reset_index(drop=True))
-    assert tables.n_duplicate_activities == 2  # the same instant in two offsets, and a repeat
+    n = len(payload[0]["activities"])
+    duplicates = [w.field for w in tables.warnings if "duplicate" in w.message]
+    assert duplicates == [f"leads[0].activities[{n - 2}]", f"leads[0].activities[{n - 1}]"]
 
 
 def test_logs_carry_request_id_latency_counts_and_no_personal_data(client, caplog) -> None:
-    lead = _lead(email="ada.lovelace@example-hospital.org", first_name="Ada", last_name="Lovelace",
+    person = lead(email="ada.lovelace@example-hospital.org", first_name="Ada", last_name="Lovelace",
                  job_title="Chief Nursing Informatics Officer", company_name="Example Hospital")
     with caplog.at_level(logging.INFO):
-        ok = _post(client, {"leads": [lead], "as_of": "2026-02-01T00:00:00Z"},
+        ok = _post(client, {"leads": [person], "as_of": "2026-02-01T00:00:00Z"},
                    {**AUTH, "X-Request-ID": "crm-flow-42"})
-        bad = _post(client, {"leads": [{**lead, "created_at": "not a date", "employee_count": "lots"}]})
-        bad2 = _post(client, {"leads": [{**lead, "created_at": "not a date"}]})
+        bad = _post(client, {"leads": [{**person, "created_at": "not a date", "employee_count": "lots"}]})
+        bad2 = _post(client, {"leads": [{**person, "created_at": "not a date"}]})
     assert ok.headers["x-request-id"] == "crm-flow-42"
     assert bad.status_code == 400 and bad2.status_code == 422
     text = caplog.text
@@ -431,7 +299,8 @@ def test_logs_carry_request_id_latency_counts_and_no_personal_data(client, caplo
 
 
 def test_api_key_sources_and_refusals(tmp_path: Path) -> None:
-    from mqlscore.service import ApiKeyAuth, StartupError
+    from mqlscore.serving.auth import ApiKeyAuth
+    from mqlscore.serving.errors import StartupError
 
     key_file = tmp_path / "key"
     key_file.write_text(KEY + "\n")
@@ -450,27 +319,30 @@ def test_missing_or_corrupt_model_fails_start_up(store: Path, tmp_path: Path, mo
 
     import bentoml
 
-    from mqlscore import service as mq
+    from mqlscore.serving.auth import API_KEY_ENV, API_KEY_FILE_ENV
+    from mqlscore.serving.engine import ScoringEngine
+    from mqlscore.serving.errors import StartupError
+    from mqlscore.serving.startup import start_engine
 
-    monkeypatch.setenv(mq.API_KEY_ENV, KEY)
-    with pytest.raises(mq.StartupError, match="not in the BentoML model store"):
-        mq.start_engine(bentoml.models.BentoModel("mqlscore-service:doesnotexist"))
-    with pytest.raises(mq.StartupError, match="cannot load"):
-        mq.ScoringEngine.from_folder(tmp_path / "empty")
+    monkeypatch.setenv(API_KEY_ENV, KEY)
+    with pytest.raises(StartupError, match="not in the BentoML model store"):
+        start_engine(bentoml.models.BentoModel("mqlscore-service:doesnotexist"))
+    with pytest.raises(StartupError, match="cannot load"):
+        ScoringEngine.from_folder(tmp_path / "empty")
     corrupt = tmp_path / "corrupt"
     shutil.copytree(store / "scoring_model", corrupt)
     (corrupt / "model.json").write_text('{"booster": "tree\\nnonsense", "best_iteration": 1}')
-    with pytest.raises(mq.StartupError):
-        mq.ScoringEngine.from_folder(corrupt)
-    monkeypatch.delenv(mq.API_KEY_ENV)
-    monkeypatch.delenv(mq.API_KEY_FILE_ENV, raising=False)
-    with pytest.raises(mq.StartupError, match="no API key"):
-        mq.start_engine(bentoml.models.BentoModel("mqlscore-service:whatever"))
+    with pytest.raises(StartupError):
+        ScoringEngine.from_folder(corrupt)
+    monkeypatch.delenv(API_KEY_ENV)
+    monkeypatch.delenv(API_KEY_FILE_ENV, raising=False)
+    with pytest.raises(StartupError, match="no API key"):
+        start_engine(bentoml.models.BentoModel("mqlscore-service:whatever"))
 
 
 def test_single_lead_latency_in_process(client) -> None:
     """A guard against regressions only (the HTTP figures are in benchmarks/)."""
-    body = {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}
+    body = {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}
     times = []
     for _ in range(10):
         t = time.perf_counter()
@@ -482,7 +354,9 @@ def test_single_lead_latency_in_process(client) -> None:
 def test_requests_batched_together_get_the_numbers_they_get_alone(service_module, dataset) -> None:
     """Concurrent requests share one model call (adaptive batching) without mixing
     buying groups, as-of times, reasons flags or errors."""
-    from mqlscore.service import Batcher, Job, LeadIn
+    from mqlscore.serving.batching import Batcher
+    from mqlscore.serving.engine import Job
+    from mqlscore.serving.schemas import LeadIn
 
     svc = service_module.MQLScore()
     _, group_a = parity_case(dataset, n=3, seed=11)
@@ -494,7 +368,7 @@ def test_requests_batched_together_get_the_numbers_they_get_alone(service_module
         ([LeadIn.model_validate({**x, "account_id": "ACC-SHARED"}) for x in group_a],
          (dataset.as_of + pd.Timedelta(days=20)).isoformat(), False),
         ([LeadIn.model_validate(x) for x in shared], as_of, True),
-        ([LeadIn.model_validate(_lead(created_at="not a time"))], None, True),
+        ([LeadIn.model_validate(lead(created_at="not a time"))], None, True),
     ]
     alone = [svc.engine.score(*r) if k != 3 else None for k, r in enumerate(requests)]
     batcher = Batcher(svc.engine, max_leads=1_000)
@@ -512,7 +386,8 @@ def test_requests_batched_together_get_the_numbers_they_get_alone(service_module
 
 
 def test_a_server_fault_in_a_batch_fails_only_its_own_request() -> None:
-    from mqlscore.service import Batcher, Outcome
+    from mqlscore.serving.batching import Batcher
+    from mqlscore.serving.engine import Outcome
 
     class Engine:
         config = ServiceConfig()

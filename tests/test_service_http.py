@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from servers import BIN, OFFLINE
-from servers import base_env as _base_env
-from servers import free_port as _free_port
-from test_service import KEY, MODEL_NAME, REPO, assert_same_scores, parity_case, trained_store
+from support import BIN, KEY, MODEL_NAME, OFFLINE, REPO, assert_same_scores, base_env, free_port, parity_case, \
+    trained_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -103,12 +101,18 @@ def test_model_route_over_http(server) -> None:
     ({"leads": [{k: v for k, v in EXAMPLE.items() if k != "lead_id"}]}, 400, "leads[0].lead_id"),
     ({"leads": [{**EXAMPLE, "activities": [{"occurred_at": "31/01/2026", "activity_type": "page_view"}]}]}, 422,
      "leads[0].activities[0].occurred_at"),
-    ({"leads": [EXAMPLE], "as_of": "2026-01-21T00:00:00Z"}, 422, "leads[0].activities[1].occurred_at"),
-], ids=["malformed-json", "empty-list", "wrong-type", "missing-lead-id", "bad-timestamp", "future-activity"])
+    ({"leads": [{**EXAMPLE, "bed_count": -1}]}, 422, "leads[0].bed_count"),
+], ids=["malformed-json", "empty-list", "wrong-type", "missing-lead-id", "bad-timestamp", "negative-count"])
 def test_bad_input_over_http(server, body, status, field) -> None:
     r = _post(server["url"], body)
     assert r.status_code == status, r.text
     assert field in [p["field"] for p in r.json()["problems"]]
+
+
+def test_an_activity_after_as_of_is_ignored_with_a_warning_over_http(server) -> None:
+    r = _post(server["url"], {"leads": [EXAMPLE], "as_of": "2026-01-21T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert [w["field"] for w in r.json()["warnings"]] == ["leads[0].activities[1].occurred_at"]
 
 
 def test_unknown_values_score_normally_over_http(server) -> None:
@@ -147,7 +151,7 @@ def test_server_log_has_request_lines_without_personal_data(server) -> None:
 
 def test_start_up_fails_without_a_key(built: dict[str, Any]) -> None:
     code, out = _start_failure([str(BIN / "bentoml"), "serve", "mqlscore-service:latest", "--port",
-                                str(_free_port())], built["env"], built["home"])
+                                str(free_port())], built["env"], built["home"])
     assert code != 0 and "no API key" in out
     from typer.testing import CliRunner
 
@@ -160,7 +164,7 @@ def test_start_up_fails_without_a_key(built: dict[str, Any]) -> None:
 
 def test_start_up_fails_on_a_missing_model(built: dict[str, Any], tmp_path: Path) -> None:
     env = {**built["env"], "BENTOML_HOME": str(tmp_path / "empty-home"), "MQLSCORE_API_KEY": KEY}
-    code, out = _start_failure([str(BIN / "bentoml"), "serve", "service:MQLScore", "--port", str(_free_port())],
+    code, out = _start_failure([str(BIN / "bentoml"), "serve", "service:MQLScore", "--port", str(free_port())],
                                env, REPO / "bento")
     assert code != 0 and "not in the BentoML model store" in out and "mqlscore build" in out
 
@@ -172,12 +176,12 @@ def test_start_up_fails_on_a_corrupt_model(built: dict[str, Any], tmp_path: Path
     model_json.write_text(model_json.read_text()[:5000])  # truncated
     env = {**built["env"], "BENTOML_HOME": str(home), "MQLSCORE_API_KEY": KEY}
     code, out = _start_failure([str(BIN / "bentoml"), "serve", "mqlscore-service:latest", "--port",
-                                str(_free_port())], env, home)
+                                str(free_port())], env, home)
     assert code != 0 and "cannot load the scoring model" in out
 
 
 def test_build_says_clearly_when_no_model_is_registered(tmp_path: Path) -> None:
-    env = {**_base_env(tmp_path / "home", tmp_path), **OFFLINE}
+    env = {**base_env(tmp_path / "home", tmp_path), **OFFLINE}
     done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1

@@ -1,4 +1,4 @@
-"""Model layer: training, reasons, monotone behaviour, registry, refusal, score file."""
+"""Model layer: training, reasons, monotone behaviour, registry, report, refusal, score file."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from typer.testing import CliRunner
 from mqlscore.cli import app
 from mqlscore.config import GeneratorConfig, Settings, TrainConfig
 from mqlscore.contract import load_folder
+from mqlscore.contract.schema import CHAMPION_ALIAS, SCORE_FILE_COLUMNS, TIERS, champion_uri
 from mqlscore.features import open_leads_at
+from mqlscore.registry import log_report
+from mqlscore.reporting import write_report
 from mqlscore.scoring import logit
 from mqlscore.synthetic import generate_export
-from mqlscore.training import NotEnoughData, train
+from mqlscore.training import NotEnoughData, register, train
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,21 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-def trained(dataset, settings, tracking, tmp_path_factory):
-    report = tmp_path_factory.mktemp("report")
-    return train(dataset, settings, report_dir=report, register=True, promote="if-better")
+def trained(dataset, settings):
+    return train(dataset, settings)
+
+
+@pytest.fixture(scope="module")
+def registration(trained, dataset, settings, tracking):
+    return register(trained, dataset, settings, promote="if-better")
+
+
+@pytest.fixture(scope="module")
+def report(trained, registration, tmp_path_factory):
+    """The steps of ``mqlscore train`` after training: the report, then logged to the run."""
+    files = write_report(trained, registration, tmp_path_factory.mktemp("report"))
+    log_report(registration.run_id, files.folder)
+    return files
 
 
 def _open_rows(dataset, n: int = 300) -> pd.DataFrame:
@@ -66,6 +81,20 @@ def test_both_learned_models_beat_the_hand_set_baseline(trained) -> None:
         assert m[name]["pr_auc"] > m["baseline_25pct_quarter"]["pr_auc"]
     assert trained.champion in ("scorecard", "lightgbm")
     assert trained.metrics()[trained.champion]["log_loss"] == min(m["scorecard"]["log_loss"], m["lightgbm"]["log_loss"])
+
+
+def test_attribution_is_the_model_pass_on_the_score_scale(trained, dataset) -> None:
+    for name in ("scorecard", "lightgbm"):
+        model = trained.candidate_model(name)
+        X = model.builder.transform(dataset.leads, dataset.activities, _open_rows(dataset, 200))
+        parts = model.attribution(model.model_input(X))
+        raw = model.raw_log_odds(model.model_input(X))
+        assert np.allclose(parts.raw_log_odds, raw, atol=1e-9)
+        unclipped = model.scale.unclipped(model.calibrator.logit(raw))
+        assert np.allclose(parts.base_points + parts.points.sum(axis=1), unclipped, atol=1e-8)
+        assert np.allclose(parts.fit_points + parts.intent_points, parts.points.sum(axis=1))
+        assert parts.points.shape == (len(X), len(parts.signals)) and len(parts.groups) == len(parts.signals)
+        assert set(parts.groups) <= {"fit", "intent"} and len(set(parts.signals)) == len(parts.signals)
 
 
 def test_reasons_add_up_to_the_score_before_clipping(trained, dataset) -> None:
@@ -118,12 +147,7 @@ def test_reasons_sum_exactly_when_all_signals_are_kept(trained, dataset) -> None
 
 @pytest.mark.parametrize("kind", ["champion", "lightgbm", "scorecard"])
 def test_more_recent_high_intent_activity_never_lowers_the_score(trained, dataset, kind) -> None:
-    from dataclasses import replace
-
-    model = trained.scoring_model
-    if kind != "champion":
-        c = trained.candidates[kind]
-        model = replace(model, kind=kind, model=c.model, calibrator=c.calibrator)
+    model = trained.scoring_model if kind == "champion" else trained.candidate_model(kind)
     rows = _open_rows(dataset, 200)
     before = model.score(dataset.leads, dataset.activities, rows, reasons=False)["score"].to_numpy()
     for activity_type, detail, days in (("demo_request", None, 1), ("baa_request", None, 3),
@@ -147,7 +171,7 @@ def test_a_column_outside_the_features_cannot_change_a_score(trained, dataset) -
     pd.testing.assert_frame_equal(base, again)
 
 
-def test_promotion_gate(trained, tracking) -> None:
+def test_promotion_gate(trained, registration, tracking) -> None:
     from mlflow import MlflowClient
 
     from mqlscore.registry import configure, log_and_register
@@ -155,38 +179,38 @@ def test_promotion_gate(trained, tracking) -> None:
     configure()
     client = MlflowClient()
     name = trained.scoring_model.metadata["model_name"]
-    first = str(client.get_model_version_by_alias(name, "champion").version)
-    assert trained.registration.promoted and trained.registration.version == first
+    first = str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+    assert registration.promoted and registration.version == first
+    assert trained.scoring_model.metadata["model_version"] == first
 
     def register(new_loss: float, champion_loss: float, promote: str):
         return log_and_register(trained.scoring_model, model_name=name, experiment="gate-test", params={},
-                                metrics={}, artifacts_dir=trained.report_dir, feature_definition={},
-                                fingerprint={}, new_log_loss=new_loss,
+                                metrics={}, feature_definition={}, fingerprint={}, new_log_loss=new_loss,
                                 champion_log_loss_fn=lambda current: champion_loss, promote=promote)
 
     worse = register(0.30, 0.20, "if-better")
     assert not worse.promoted and "not better" in worse.decision
-    assert str(client.get_model_version_by_alias(name, "champion").version) == first
+    assert str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version) == first
     run = client.get_run(worse.run_id)
     assert run.data.metrics["promotion_new_log_loss"] == pytest.approx(0.30)
     assert run.data.metrics["promotion_champion_log_loss"] == pytest.approx(0.20)
     assert run.data.tags["promoted"] == "False"
     never = register(0.01, 0.20, "never")
-    assert not never.promoted and str(client.get_model_version_by_alias(name, "champion").version) == first
+    assert not never.promoted and str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version) == first
     better = register(0.10, 0.20, "if-better")
-    assert better.promoted and str(client.get_model_version_by_alias(name, "champion").version) == better.version
+    assert better.promoted and str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version) == better.version
     forced = register(0.90, 0.20, "always")
-    assert forced.promoted and str(client.get_model_version_by_alias(name, "champion").version) == forced.version
+    assert forced.promoted and str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version) == forced.version
 
 
-def test_the_registered_model_scores_raw_contract_data(trained, dataset, tracking) -> None:
+def test_the_registered_model_scores_raw_contract_data(trained, registration, dataset, tracking) -> None:
     import mlflow
 
     from mqlscore.registry import configure
 
     configure()
     name = trained.scoring_model.metadata["model_name"]
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{trained.registration.version}")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{registration.version}")
     ids = _open_rows(dataset, 5)["lead_id"]
     leads = dataset.leads[dataset.leads["lead_id"].isin(ids)].copy()
     acts = dataset.activities[dataset.activities["lead_id"].isin(ids)]
@@ -217,7 +241,7 @@ def _all_text_in_store(root: Path) -> str:
     return "\n".join(chunks)
 
 
-def test_no_personal_data_in_anything_mlflow_stores(trained, dataset, tracking) -> None:
+def test_no_personal_data_in_anything_mlflow_stores(trained, report, dataset, tracking) -> None:
     text = _all_text_in_store(tracking)
     assert "mql-test" in text  # the store was really read
     leads = dataset.leads.sample(300, random_state=1)
@@ -234,7 +258,7 @@ def test_refuses_too_little_data_naming_the_counts(tmp_path: Path, tracking) -> 
     result = generate_export(GeneratorConfig(n_leads=150, seed=2, mc_sims=10, history_days=150), tmp_path / "tiny")
     data = load_folder(result.out)
     with pytest.raises(NotEnoughData) as info:
-        train(data, Settings(), register=False, report_dir=tmp_path / "r")
+        train(data, Settings())
     message = str(info.value)
     assert "150 leads" in message and "conversions" in message and "--force" in message
     cli = CliRunner().invoke(app, ["train", "--data", str(result.out), "--no-register",
@@ -243,18 +267,17 @@ def test_refuses_too_little_data_naming_the_counts(tmp_path: Path, tracking) -> 
     assert not (tmp_path / "r2").exists()
 
 
-def test_score_command_writes_the_documented_columns(trained, demo_export: Path, tmp_path: Path, tracking) -> None:
+def test_score_command_writes_the_documented_columns(trained, registration, demo_export: Path, tmp_path: Path,
+                                                     tracking) -> None:
     name = trained.scoring_model.metadata["model_name"]
     for suffix in ("csv", "parquet"):
         out = tmp_path / f"scores.{suffix}"
         cli = CliRunner().invoke(app, ["score", "--data", str(demo_export), "--out", str(out),
-                                       "--model", f"models:/{name}@champion"])
+                                       "--model", champion_uri(name)])
         assert cli.exit_code == 0, cli.output
         frame = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
-        assert list(frame.columns) == ["lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points",
-                                       "intent_points", "base_points", "reasons_json", "reasons_text",
-                                       "model_name", "model_version"]
-        assert frame["lead_id"].is_unique and frame["tier"].isin(list("ABCD")).all()
+        assert list(frame.columns) == list(SCORE_FILE_COLUMNS)
+        assert frame["lead_id"].is_unique and frame["tier"].isin(TIERS).all()
         assert (frame["model_name"] == name).all()
         assert frame["model_version"].astype(str).str.fullmatch(r"\d+").all()
         reasons = json.loads(frame["reasons_json"].iloc[0])
@@ -262,10 +285,50 @@ def test_score_command_writes_the_documented_columns(trained, demo_export: Path,
         assert "@" not in " ".join(frame["reasons_text"].astype(str))
 
 
-def test_report_and_model_card_are_written(trained) -> None:
-    names = {p.name for p in trained.report_dir.iterdir()}
+def test_report_and_model_card_are_written(report, registration, tracking) -> None:
+    from mlflow import MlflowClient
+
+    names = {p.name for p in report.folder.iterdir()}
     assert {"report.md", "model_card.md", "calibration.png", "gains.png", "metrics.csv",
             "scorecard_points.csv", "explanations.md", "drivers.png", "shap_summary.png", "conversion.png"} <= names
-    assert "![SHAP summary](shap_summary.png)" in (trained.report_dir / "explanations.md").read_text()
-    card = (trained.report_dir / "model_card.md").read_text()
+    assert "![SHAP summary](shap_summary.png)" in report.explanations_md.read_text()
+    card = report.model_card_md.read_text()
     assert "ntended use" in card and "imit" in card
+    # the report names the registered version and the promotion decision
+    for text in (report.report_md.read_text(), card):
+        assert f"- Version: {registration.version}" in text and registration.decision in text
+    # and it joined the training run after the run had ended
+    logged = {a.path for a in MlflowClient().list_artifacts(registration.run_id, "report")}
+    assert {"report/report.md", "report/model_card.md", "report/scorecard_points.csv"} <= logged
+
+
+def test_scorecard_points_table_is_on_the_score_scale(trained, report, dataset) -> None:
+    """The written table's base row is a lead's base points, and the table is the
+    calibrated scorecard's (whether or not the scorecard is the champion)."""
+    table = pd.read_csv(report.folder / "scorecard_points.csv")
+    scorecard = trained.candidate_model("scorecard")
+    expected = scorecard.points_table()
+    assert list(table["feature"]) == list(expected["feature"])
+    assert np.allclose(table["points"], expected["points"], atol=1e-9)
+    X = scorecard.builder.transform(dataset.leads, dataset.activities, _open_rows(dataset, 50))
+    base = scorecard.score_features(X)["base_points"]
+    assert table.loc[table["feature"] == "(base)", "points"].item() == pytest.approx(base.iloc[0], abs=0.006)
+
+
+def test_train_command_trains_registers_then_reports(demo_export: Path, tmp_path: Path, tracking) -> None:
+    from mlflow import MlflowClient
+
+    from mqlscore.registry import configure
+
+    config = tmp_path / "settings.yaml"
+    config.write_text("train:\n  model_name: mql-cli\n  estimate_half_lives: false\n")
+    cli = CliRunner().invoke(app, ["train", "--data", str(demo_export), "--config", str(config),
+                                   "--report-dir", str(tmp_path / "report"), "--promote", "always"])
+    assert cli.exit_code == 0, cli.output
+    configure()
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("mql-cli", CHAMPION_ALIAS)
+    assert f"Registered as models:/mql-cli/{version.version}" in cli.output
+    assert f"- Version: {version.version}" in (tmp_path / "report" / "report.md").read_text()
+    logged = {a.path for a in client.list_artifacts(version.run_id, "report")}
+    assert "report/model_card.md" in logged and "report/explanations.md" in logged

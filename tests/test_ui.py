@@ -22,7 +22,7 @@ import pandas as pd
 import httpx
 import pytest
 
-from test_service import AUTH, BAD_INPUTS, KEY, MODEL_NAME, _lead
+from support import AUTH, BAD_INPUTS, KEY, MODEL_NAME, lead
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")]
@@ -44,7 +44,7 @@ def _token(key: str) -> str:
 def engine(service_store: Path):
     from mqlscore.config import ServiceConfig
     from mqlscore.scoring import ScoringModel
-    from mqlscore.service import ScoringEngine
+    from mqlscore.serving.engine import ScoringEngine
 
     model = ScoringModel.load(service_store / "scoring_model")
     model.metadata.update(model_name=MODEL_NAME, model_version="1")
@@ -54,7 +54,9 @@ def engine(service_store: Path):
 def _app(engine, key: str | None):
     from starlette.testclient import TestClient
 
-    from mqlscore.service import ApiKeyAuth, GuardMiddleware, model_routes
+    from mqlscore.serving.auth import ApiKeyAuth
+    from mqlscore.serving.guard import GuardMiddleware
+    from mqlscore.serving.routes import model_routes
 
     auth = ApiKeyAuth(key.encode() if key else None)
     return TestClient(GuardMiddleware(model_routes(lambda: engine), auth=auth, config=engine.config),
@@ -86,7 +88,7 @@ def test_page_needs_a_key_and_shows_a_sign_in_form(ui) -> None:
     for path in ("/ui/static/leadcard.js", "/ui/static/leadcard.css", "/ui/api/model", "/ui/api/scores"):
         r = ui.get(path)
         assert r.status_code == 401 and r.json()["error"].startswith("not signed in"), path
-    assert ui.post("/ui/api/score", json={"leads": [_lead()]}, headers=UI_POST).status_code == 401
+    assert ui.post("/ui/api/score", json={"leads": [lead()]}, headers=UI_POST).status_code == 401
     assert ui.post("/ui/api/scores", content=b"lead_id,score\n", headers=UI_POST).status_code == 401
 
 
@@ -123,9 +125,9 @@ def test_sign_in_sets_an_hmac_cookie_for_ui_only(ui) -> None:
     # The cookie never opens the API itself.
     cookies = {"Cookie": f"{SESSION}={_token(KEY)}"}
     assert ui.get("/model", headers=cookies).status_code == 401
-    assert ui.post("/score", json={"leads": [_lead()]}, headers={**cookies, **UI_POST}).status_code == 401
+    assert ui.post("/score", json={"leads": [lead()]}, headers={**cookies, **UI_POST}).status_code == 401
     # A POST with the cookie needs the page's header (a cross-site form cannot send it).
-    body = {"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}
+    body = {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}
     assert ui.post("/ui/api/score", json=body).status_code == 401
     assert ui.post("/ui/api/score", json=body, headers=UI_POST).status_code == 200
 
@@ -158,7 +160,7 @@ def test_sign_out_clears_the_cookie(ui) -> None:
 
 def test_api_key_header_also_opens_the_ui(ui) -> None:
     assert ui.get("/ui", headers=AUTH).status_code == 200
-    r = ui.post("/ui/api/score", json={"leads": [_lead()], "as_of": "2026-02-01T00:00:00Z"}, headers=AUTH)
+    r = ui.post("/ui/api/score", json={"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}, headers=AUTH)
     assert r.status_code == 200
 
 
@@ -188,7 +190,7 @@ def served(server):
 
 def test_score_route_answers_like_score_in_the_real_service(served) -> None:
     assert served.get("/ui").status_code == 200
-    body = {"leads": [_lead(), _lead(lead_id="L-2", job_title="CMIO", account_id="ACC-2")],
+    body = {"leads": [lead(), lead(lead_id="L-2", job_title="CMIO", account_id="ACC-2")],
             "as_of": "2026-02-01T00:00:00Z"}
     api = served.post("/score", json=body, headers=AUTH)
     ui = served.post("/ui/api/score", json=body, headers=UI_POST)
@@ -212,9 +214,9 @@ def test_score_route_refuses_like_score(served, name, body, status, field) -> No
 
 def test_ui_log_lines_carry_no_personal_data(ui, caplog) -> None:
     _sign_in(ui)
-    lead = _lead(email="ada.lovelace@example-hospital.org", first_name="Ada", job_title="Chief Nursing Officer")
+    person = lead(email="ada.lovelace@example-hospital.org", first_name="Ada", job_title="Chief Nursing Officer")
     with caplog.at_level(logging.INFO, logger="mqlscore.service"):
-        r = ui.post("/ui/api/score", json={"leads": [lead], "as_of": "2026-02-01T00:00:00Z"},
+        r = ui.post("/ui/api/score", json={"leads": [person], "as_of": "2026-02-01T00:00:00Z"},
                     headers={**UI_POST, "X-Request-ID": "ui-check-1"})
         bad = ui.post("/ui/login", data={"key": "wrong-key-wrong-key-1234"})
     assert r.status_code == 200 and bad.status_code == 401
@@ -252,13 +254,12 @@ def _upload(ui, data: bytes, name: str = "scores.csv", **headers: str):
 
 
 def test_reads_the_score_files_mqlscore_writes(scored_files: dict[str, Path]) -> None:
-    from mqlscore.cli import SCORE_COLUMNS
-    from mqlscore.leadcard import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ScoresTable
+    from mqlscore.serving.leadcard import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ScoresTable
 
-    assert set(SCORE_COLUMNS) - {"reasons_text"} == set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     csv = ScoresTable.from_bytes(scored_files["csv"].read_bytes(), "test-scores.csv")
     parquet = ScoresTable.from_bytes(scored_files["parquet"].read_bytes(), "test-scores.parquet")
     frame = pd.read_csv(scored_files["csv"], dtype={"lead_id": str})
+    assert set(frame.columns) - {"reasons_text"} == set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     assert len(csv.rows) == len(parquet.rows) == len(frame) > 100
     assert [r["score"] for r in csv.rows] == sorted(frame["score"], reverse=True)
     by_id = frame.set_index("lead_id")
@@ -315,7 +316,7 @@ def test_upload_larger_than_the_limit_gets_413(ui) -> None:
 
 
 def test_ten_thousand_rows_are_paged_and_uploads_gzipped(ui, tmp_path: Path, monkeypatch) -> None:
-    from mqlscore.leadcard import UI_SCORES_ENV
+    from mqlscore.serving.leadcard import UI_SCORES_ENV
 
     _sign_in(ui)
     frame = _scored_frame(10_000, seed=3)
@@ -345,7 +346,7 @@ def test_ten_thousand_rows_are_paged_and_uploads_gzipped(ui, tmp_path: Path, mon
 
 
 def test_preloaded_file_absent_or_broken(ui, tmp_path: Path, monkeypatch) -> None:
-    from mqlscore.leadcard import UI_SCORES_ENV
+    from mqlscore.serving.leadcard import UI_SCORES_ENV
 
     _sign_in(ui)
     monkeypatch.delenv(UI_SCORES_ENV, raising=False)
@@ -369,7 +370,7 @@ def test_serve_checks_the_scored_file_before_starting(tmp_path: Path, monkeypatc
     bad = tmp_path / "leads.csv"
     bad.write_text("lead_id,created_at\nL1,2026-01-01\n")
     env = {"MQLSCORE_API_KEY": KEY, "MQLSCORE_DEV": ""}
-    monkeypatch.setattr("mqlscore.service.serve_command", lambda *a, **k: ["python", "-m", "bentoml", "serve",
+    monkeypatch.setattr("mqlscore.serving.packaging.serve_command", lambda *a, **k: ["python", "-m", "bentoml", "serve",
                                                                             "mqlscore-service:x"])
     result = CliRunner().invoke(app, ["serve", "--scores", str(bad)], env=env)
     assert result.exit_code == 1 and "is not a scored file" in result.output and "'score'" in result.output
@@ -378,7 +379,7 @@ def test_serve_checks_the_scored_file_before_starting(tmp_path: Path, monkeypatc
 
 
 def test_how_to_call_names_the_lead_card() -> None:
-    from mqlscore.service import how_to_call
+    from mqlscore.serving.packaging import how_to_call
 
     assert "http://127.0.0.1:3000/ui (sign in with the API key)" in how_to_call("127.0.0.1", 3000, False)
     assert how_to_call("127.0.0.1", 3000, True).endswith("http://127.0.0.1:3000/ui")
@@ -395,7 +396,7 @@ def test_page_assets_ship_with_the_package() -> None:
 
 
 def test_scores_file_reader_keeps_lead_ids_as_written() -> None:
-    from mqlscore.leadcard import read_scores
+    from mqlscore.serving.leadcard import read_scores
 
     data = b"lead_id,probability,score,tier,is_mql\n007,0.5,50,B,True\nNA,0.1,10,D,false\n"
     frame = read_scores(data)

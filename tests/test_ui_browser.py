@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from test_service import KEY, MODEL_NAME, REPO
+from support import KEY, MODEL_NAME, REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

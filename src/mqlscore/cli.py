@@ -25,8 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-SCORE_COLUMNS = ("lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
-                 "base_points", "reasons_json", "reasons_text", "model_name", "model_version")
 
 
 @app.callback()
@@ -193,8 +191,6 @@ def demo(
     from mqlscore.config import GeneratorConfig
     from mqlscore.synthetic import generate_export
     from mqlscore.synthetic.truth import compare_with_oracle
-    from mqlscore.training import train as run_training
-
     settings = _load_settings(config)
     _print_plain(f"1/4 Generating {leads:,} demo leads into {out}", style="bold")
     result = generate_export(GeneratorConfig(n_leads=leads, seed=seed), out=out, progress=True)
@@ -204,16 +200,13 @@ def demo(
     _print_report(dataset.report)
     _print_verdict(dataset.report)
     _print_plain("3/4 Training the scorecard and LightGBM, next to the hand-set baseline", style="bold")
-    with console.status("Training ...") as status:
-        trained = run_training(dataset, settings, report_dir=Path("models"),
-                               say=lambda m: status.update(f"Training: {m} ..."))
-    _print_training_summary(trained)
+    trained, registration = _train_register_report(dataset, settings, Path("models"))
     with console.status("Comparing with the oracle ..."):
         table = compare_with_oracle(trained, dataset, result.truth_out)
     _print_oracle(table)
     _print_plain("4/4 Scoring the leads open now", style="bold")
     scores = out.with_name(out.name + "-scores.csv")
-    _write_scores(dataset, trained.scoring_model, scores, f"the new model (v{trained.registration.version})")
+    _write_scores(dataset, trained.scoring_model, scores, f"the new model (v{registration.version})")
 
 
 def _print_oracle(table) -> None:  # noqa: ANN001
@@ -268,20 +261,40 @@ def train(
     force: bool = typer.Option(False, "--force", help="Train even on too little data."),
 ) -> None:
     """Learn fit and intent weights from conversions; compare, register, promote."""
-    from mqlscore.training import NotEnoughData, train as run_training
-
     if promote not in ("if-better", "always", "never"):
         raise typer.BadParameter("must be if-better, always or never", param_hint="--promote")
     settings = _load_settings(config, horizon_days)
     dataset = _load_dataset(data, as_of)
+    _train_register_report(dataset, settings, report_dir, force=force, register=not no_register, promote=promote)
+
+
+def _train_register_report(dataset, settings, report_dir: Path, *, force: bool = False, register: bool = True,  # noqa: ANN001, ANN202
+                           promote: str = "if-better"):
+    """Train, register (unless told not to), write the report and attach it to the
+    MLflow run, then print the summary; returns the training result and the registration."""
+    import time
+
+    from mqlscore.registry import log_report
+    from mqlscore.reporting import write_report
+    from mqlscore.training import NotEnoughData, register as register_model, train as run_training
+
+    started = time.perf_counter()
     try:
         with console.status("Training ...") as status:
-            result = run_training(dataset, settings, force=force, report_dir=report_dir, register=not no_register,
-                                  promote=promote, say=lambda m: status.update(f"Training: {m} ..."))
+            result = run_training(dataset, settings, force=force, say=lambda m: status.update(f"Training: {m} ..."))
     except NotEnoughData as exc:
         _print_plain(str(exc), style="bold red")
         raise typer.Exit(1) from None
-    _print_training_summary(result)
+    registration = None
+    if register:
+        with console.status("Logging to MLflow and registering the model ..."):
+            registration = register_model(result, dataset, settings, promote=promote)
+    with console.status("Writing the evaluation report, explanations and model card ..."):
+        write_report(result, registration, report_dir)
+    if registration is not None:
+        log_report(registration.run_id, report_dir)
+    _print_training_summary(result, registration, report_dir, time.perf_counter() - started)
+    return result, registration
 
 
 def _cell(column: str, value: object) -> str:
@@ -294,7 +307,10 @@ def _cell(column: str, value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _print_training_summary(result) -> None:  # noqa: ANN001
+def _print_training_summary(result, registration=None, report_dir: Optional[Path] = None,  # noqa: ANN001
+                            seconds: Optional[float] = None) -> None:
+    """The validation figures, threshold and tiers of a training run, and where its
+    model (``registration``) and report went."""
     from rich.table import Table
 
     table = Table(title="Validation (most recent fully labelled period)")
@@ -316,11 +332,12 @@ def _print_training_summary(result) -> None:  # noqa: ANN001
     for row in tiers.itertuples(index=False):
         tier_table.add_row(*[_cell(col, v) for col, v in zip(tiers.columns, row)])
     console.print(tier_table)
-    if result.registration is not None:
-        r = result.registration
-        name = result.scoring_model.metadata.get("model_name", "mqlscore")
-        _print_plain(f"Registered as models:/{name}/{r.version}; {r.decision}.")
-    _print_plain(f"Report and model card in {result.report_dir}/ ({result.seconds.get('total', 0):.0f} s).")
+    if registration is not None:
+        name = result.scoring_model.metadata["model_name"]
+        _print_plain(f"Registered as models:/{name}/{registration.version}; {registration.decision}.")
+    took = seconds if seconds is not None else result.seconds.get("total", 0)
+    if report_dir is not None:
+        _print_plain(f"Report and model card in {report_dir}/ ({took:.0f} s).")
 
 
 @app.command()
@@ -332,12 +349,14 @@ def score(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (for the model name)."),
 ) -> None:
     """Score every lead open at the as-of time, with reasons."""
+    from mqlscore.batch import SCORE_FILE_SUFFIXES
+    from mqlscore.contract.schema import champion_uri
     from mqlscore.registry import load_scoring_model
 
-    if out.suffix.lower() not in (".csv", ".parquet"):
+    if out.suffix.lower() not in SCORE_FILE_SUFFIXES:
         raise typer.BadParameter("must end in .csv or .parquet", param_hint="--out")
     settings = _load_settings(config)
-    uri = model or f"models:/{settings.train.model_name}@champion"
+    uri = model or champion_uri(settings.train.model_name)
     dataset = _load_dataset(data, as_of)
     try:
         with console.status(f"Loading {uri} ..."):
@@ -350,21 +369,12 @@ def score(
 
 def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
     """Score every lead open at the dataset's as-of time and write the score file."""
-    import json
+    from mqlscore.batch import score_open_leads, tier_counts, write_score_file
 
-    from mqlscore.features import open_leads_at
-
-    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of)
-    with console.status(f"Scoring {len(rows):,} open leads ..."):
-        scored = scoring_model.score(dataset.leads, dataset.activities, rows)
-    scored["reasons_json"] = [json.dumps(r) for r in scored.pop("reasons")]
-    scored = scored[list(SCORE_COLUMNS)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        scored.to_parquet(out, index=False)
-    else:
-        scored.to_csv(out, index=False)
-    counts = scored["tier"].value_counts().reindex(["A", "B", "C", "D"], fill_value=0)
+    with console.status("Scoring the open leads ..."):
+        scored = score_open_leads(scoring_model, dataset)
+    write_score_file(scored, out)
+    counts = tier_counts(scored)
     _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {source}: "
                  f"{int(scored['is_mql'].sum()):,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
                  + f". Written to {out}.")
@@ -376,11 +386,13 @@ def build(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (model name, service limits)."),
 ) -> None:
     """Package the champion (or --model) as a bento that serves without MLflow; builds offline."""
+    from mqlscore.contract.schema import champion_uri
     from mqlscore.registry import tracking_uri
-    from mqlscore.service import StartupError, build_bento
+    from mqlscore.serving.errors import StartupError
+    from mqlscore.serving.packaging import build_bento
 
     settings = _load_settings(config)
-    uri = model or f"models:/{settings.train.model_name}@champion"
+    uri = model or champion_uri(settings.train.model_name)
     try:
         with console.status(f"Building the scoring service from {uri} ...") as status:
             result = build_bento(uri, settings, say=lambda m: status.update(f"Building: {m} ..."))
@@ -411,13 +423,16 @@ def serve(
     import os
     import sys
 
-    from mqlscore.leadcard import UI_SCORES_ENV, ScoresFileError, load_scores_file
-    from mqlscore.service import StartupError, dev_banner, how_to_call, serve_command, serve_environment
+    from mqlscore.serving.auth import API_KEY_FILE_ENV
+    from mqlscore.serving.errors import StartupError
+    from mqlscore.serving.leadcard import UI_SCORES_ENV, ScoresFileError, load_scores_file
+    from mqlscore.serving.packaging import how_to_call, serve_command, serve_environment
+    from mqlscore.serving.startup import dev_banner
 
     settings = _load_settings(config) if config is not None else None
     scores_file = scores or (Path(os.environ[UI_SCORES_ENV]) if os.environ.get(UI_SCORES_ENV, "").strip() else None)
     try:
-        command = serve_command(bento, host, port, dev, workers, settings)
+        command = serve_command(bento, host, port, dev, settings)
         if scores_file is not None:  # a bad file stops the start, not the first page view
             scores_file = scores_file.expanduser().resolve()
             try:
@@ -439,11 +454,99 @@ def serve(
     sys.stderr.flush()
     # Become the server: Ctrl-C and signals reach `bentoml serve` directly.
     env = serve_environment(dev, workers, settings)
-    if env.get("MQLSCORE_API_KEY_FILE"):  # the server runs from the bento's folder: make the path absolute
-        env["MQLSCORE_API_KEY_FILE"] = str(Path(env["MQLSCORE_API_KEY_FILE"]).expanduser().resolve())
+    if env.get(API_KEY_FILE_ENV):  # the server runs from the bento's folder: make the path absolute
+        env[API_KEY_FILE_ENV] = str(Path(env[API_KEY_FILE_ENV]).expanduser().resolve())
     if scores_file is not None:  # likewise the scored file
         env[UI_SCORES_ENV] = str(scores_file)
     os.execve(command[0], command, env)
+
+
+def _days_interval(low: float, high: float) -> str:
+    """A half-life interval in whole days; the estimator's bounds (1 and 1,000 days) read as open ends."""
+    if low != low or high != high:  # NaN: the data gave no interval at all
+        return "-"
+    return f"{'<1' if low < 1 else f'{low:,.0f}'}-{'1,000+' if high > 1000 else f'{high:,.0f}'}"
+
+
+@app.command("half-lives")
+def half_lives(
+    data: Path = typer.Option(..., "--data", help="Folder holding leads, activities and outcomes."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Learn from what happened before this time "
+                                        "(default: the folder's)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (the feature settings)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the table to this CSV file."),
+) -> None:
+    """Learn how fast each signal fades: a half-life per signal family with its 95 % interval, next to the
+    25 %-per-quarter rule of thumb."""
+    import warnings
+
+    from rich.table import Table
+
+    from mqlscore.features import FeatureBuilder
+    from mqlscore.features.decay import RULE_OF_THUMB_LOSS, estimate_half_lives
+    from mqlscore.features.registry import family_words
+
+    if out is not None and out.suffix.lower() != ".csv":
+        raise typer.BadParameter("must end in .csv", param_hint="--out")
+    settings = _load_settings(config)
+    dataset = _load_dataset(data, as_of)
+    t = dataset.as_of
+    n_sql = int(dataset.outcomes["sql_at"].notna().sum())  # the contract keeps only outcomes up to the as-of time
+    if n_sql == 0:
+        _print_plain(f"No lead became an SQL before {t}: half-lives are learned from conversions "
+                     "(outcomes.sql_at), so there is nothing to learn from.", style="bold red")
+        raise typer.Exit(1)
+    if n_sql < settings.train.min_conversions:
+        _print_plain(f"Only {n_sql:,} SQL{'s' if n_sql > 1 else ''} before {t}: expect wide intervals and few "
+                     "identified signals.",
+                     style="yellow")
+    with console.status(f"Learning a half-life per signal family from {n_sql:,} SQLs (about a minute for "
+                        "20,000 leads) ..."), warnings.catch_warnings():
+        # Too short a history leaves the validation or fitting period empty; numpy then warns about
+        # empty means, and the summary below says "not measured" instead.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # Fitted on what existed at the as-of time, as `train` does: no later lead or activity.
+        known = dataset.leads[dataset.leads["created_at"] <= t]
+        before = dataset.activities[dataset.activities["occurred_at"] < t]
+        builder = FeatureBuilder(settings.features).fit(known, before)
+        report = estimate_half_lives(builder, dataset.leads, dataset.activities, dataset.outcomes, t)
+    rows = report.table()
+    if rows.empty:
+        _print_plain(f"No signal family has enough activities before {t} to learn how fast it fades.",
+                     style="bold red")
+        raise typer.Exit(1)
+    view = Table(title=f"Learned half-lives as of {t} (identified signals first, then shortest first)")
+    view.add_column("signal", no_wrap=True)
+    view.add_column("family", no_wrap=True)
+    for col in ("half-life (days)", "95 % interval", "lost per quarter", "weight", "events", "identified"):
+        view.add_column(col, justify="right")
+    for r in rows.itertuples(index=False):
+        view.add_row(family_words(r.family)[1], r.family, f"{r.half_life_days:,.0f}",
+                     _days_interval(r.low_days, r.high_days), f"{r.lost_per_quarter:.0%}", f"{r.weight:+.2f}",
+                     f"{r.events:,}", "yes" if r.identified else "no", style=None if r.identified else "dim")
+    console.print(view)
+    n_identified = int(rows["identified"].sum())
+    _print_plain(f"{n_identified} of {len(rows)} signal families identified (95 % interval within about 2x each way "
+                 "and a weight clearly away from zero); the data cannot say how fast the others fade.")
+    _print_plain(f"Rule of thumb: {RULE_OF_THUMB_LOSS:.0%} of the weight lost per quarter, a "
+                 f"{report.rule_of_thumb_half_life:.0f}-day half-life for every signal.")
+    if report.rows_fit and report.validation_log_loss == report.validation_log_loss:
+        verdict = "better" if report.validation_log_loss < report.rule_of_thumb_log_loss else "no better"
+        _print_plain(f"Validation log loss of the SQL hazard (last 90 days): learned half-lives "
+                     f"{report.validation_log_loss:.4f}, rule of thumb {report.rule_of_thumb_log_loss:.4f} "
+                     f"({verdict}).")
+    else:
+        _print_plain("Validation log loss not measured: the last 90 days hold no SQL, or nothing older was left "
+                     "to fit on.", style="yellow")
+    _print_plain("; ".join(report.notes) + ".")
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            rows.to_csv(out, index=False)
+        except OSError as exc:
+            _print_plain(f"Cannot write {out}: {exc.strerror or exc}", style="red")
+            raise typer.Exit(1) from None
+        _print_plain(f"Written to {out}.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mqlscore.contract.schema import DEFAULT_MODEL_NAME
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -110,7 +112,7 @@ class ScoringConfig(_Section):
 class TrainConfig(_Section):
     """How ``mqlscore train`` fits, compares and registers models."""
 
-    model_name: str = Field("mqlscore", description="Registered model name in MLflow.")
+    model_name: str = Field(DEFAULT_MODEL_NAME, description="Registered model name in MLflow.")
     experiment: str = Field("mqlscore", description="MLflow experiment name.")
     validation_days: int = Field(90, ge=14, description="Most recent fully labelled period used to validate.")
     min_leads: int = Field(500, ge=10, description="Below this many leads training refuses (unless forced).")

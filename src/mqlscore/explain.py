@@ -1,23 +1,21 @@
-"""Explanations: feature contributions turned into points per business signal
-and into plain words a sales rep can read ("Requested a BAA 6 days ago (+14)").
+"""Explanations in words: points per business signal turned into plain
+sentences a sales rep can read ("Requested a BAA 6 days ago (+14)").
 
-Contributions arrive in log-odds (TreeSHAP for LightGBM, exact for the
-scorecard); here they are grouped by the feature registry's signals, so a
-family's decayed counts, recency and recent counts show up once. Texts come from
-derived feature values only: never an email, a name or a raw job title.
+The points themselves come from ``ScoringModel.attribution`` (one number per
+business signal, calibrated and scaled like the score); this module only
+chooses the signals worth saying and says them. Texts come from derived feature
+values only: never an email, a name or a raw job title.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from mqlscore.features.fit import is_missing
-from mqlscore.features.registry import FIT_WORDS, FeatureSpec, family_words, safe_name
-from mqlscore.features.titles import PERSONA_LABELS
+from mqlscore.features.registry import FIT_WORDS, family_words, safe_name
 
 ROLE_WORDS = {"clinical_champion": "clinical champion", "it_security": "IT security", "finance": "finance",
               "compliance": "compliance"}
@@ -53,27 +51,6 @@ FIT_VALUE_WORDS: dict[str, dict[str, str]] = {
                   "manager": "Manager-level title", "individual": "Individual-contributor title",
                   "other": "Title of another level"},
 }
-
-
-def signal_matrix(specs: Sequence[FeatureSpec], features: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """(features x signals) 0/1 matrix, the signals' names and groups
-    (``fit`` or ``intent``; account signals count as intent)."""
-    by_name = {s.name: s for s in specs}
-    signals: list[str] = []
-    groups: list[str] = []
-    index: dict[str, int] = {}
-    rows, cols = [], []
-    for i, name in enumerate(features):
-        spec = by_name[name]
-        if spec.signal not in index:
-            index[spec.signal] = len(signals)
-            signals.append(spec.signal)
-            groups.append("fit" if spec.group == "fit" else "intent")
-        rows.append(i)
-        cols.append(index[spec.signal])
-    matrix = np.zeros((len(features), len(signals)))
-    matrix[rows, cols] = 1.0
-    return matrix, signals, groups
 
 
 def _ago(days: float) -> str:
@@ -312,120 +289,8 @@ def _signed(points: float) -> str:
     return f"{points:+.1f}" if abs(points) < 0.95 else f"{points:+.0f}"
 
 
-def signal_points(model, X: pd.DataFrame | np.ndarray  # noqa: ANN001
-                  ) -> tuple[np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:
-    """Points per business signal for each row of a feature block (or of its
-    ``model.model_input``), calibrated and scaled like the score; the signals'
-    names and groups; per row the bias and the raw log-odds (bias +
-    contributions) of the same model pass."""
-    contrib, bias, features = model._contributions(X)
-    cache = model.__dict__.setdefault("_signal_matrix", {})  # the same for every call of one model
-    key = tuple(features)
-    if key not in cache:
-        cache[key] = signal_matrix(model.builder.specs_, features)
-    matrix, signals, groups = cache[key]
-    points = (contrib * model.scale.points_per_logit * model.calibrator.a_) @ matrix
-    return points, signals, groups, bias, bias + contrib.sum(axis=1)
-
-
-def write_global_report(folder, model, X: pd.DataFrame, y: np.ndarray, scorecard_points: pd.DataFrame | None,  # noqa: ANN001
-                        half_lives: pd.DataFrame | None, rule_half_life: float | None) -> list:
-    """``explanations.md`` with charts: what drives conversion (mean absolute
-    points per business signal of the champion, the scorecard's points table),
-    the learned half-lives next to the 20-30 %-per-quarter rule, and conversion
-    by persona, organisation type and buying-committee coverage."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from pathlib import Path
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    points, signals, groups, _, _ = signal_points(model, X)
-    drivers = pd.DataFrame({"signal": signals, "group": groups, "mean_abs_points": np.abs(points).mean(axis=0),
-                            "mean_points": points.mean(axis=0)}).sort_values("mean_abs_points", ascending=False)
-    drivers["label"] = [_signal_label(s) for s in drivers["signal"]]
-    top = drivers.head(20).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(8, 7))
-    ax.barh(top["label"], top["mean_abs_points"], color=["tab:blue" if g == "fit" else "tab:orange"
-                                                          for g in top["group"]])
-    ax.set_xlabel("mean absolute points per lead (validation)")
-    ax.set_title(f"What drives the {model.kind} score (blue: fit, orange: intent)")
-    fig.tight_layout()
-    fig.savefig(folder / "drivers.png", dpi=110)
-    plt.close(fig)
-
-    conversion = {}
-    for name, column in (("persona", "fit__persona"), ("org_type", "fit__org_type"),
-                         ("committee roles active", "account__committee_roles_active")):
-        if column in X:
-            values = X[column].astype(object).where(X[column].notna(), "no account")
-            table = pd.DataFrame({"value": values.to_numpy(), "sql": y}).groupby("value")["sql"].agg(["size", "mean"])
-            table = table.rename(columns={"size": "snapshots", "mean": "SQL rate"})
-            conversion[name] = table.sort_index(key=lambda v: v.astype(str)) if column.startswith("account__") \
-                else table.sort_values("SQL rate", ascending=False)
-    fig, axes = plt.subplots(1, len(conversion), figsize=(6 * len(conversion), 5))
-    for ax, (name, table) in zip(np.atleast_1d(axes), conversion.items()):
-        table["SQL rate"].iloc[::-1].plot.barh(ax=ax)
-        ax.set_title(f"SQL within the horizon by {name}")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    fig.tight_layout()
-    fig.savefig(folder / "conversion.png", dpi=100)
-    plt.close(fig)
-
-    lines = ["# What drives conversion", "",
-             f"Champion: **{model.kind}**. Points are calibrated and scaled like the score (+10 points per "
-             "doubling of the odds); features of one business signal are summed.", "",
-             "![Drivers](drivers.png)", "", "| signal | group | mean absolute points | mean points |",
-             "| --- | --- | --- | --- |"]
-    lines += [f"| {r.label} | {r.group} | {r.mean_abs_points:.1f} | {r.mean_points:+.1f} |"
-              for r in drivers.head(20).itertuples()]
-    _shap_summary(folder / "shap_summary.png", model, X)
-    kind = "TreeSHAP value" if model.kind == "lightgbm" else "exact contribution"
-    lines += ["", "## SHAP summary of the champion, per feature", "",
-              f"Each dot is one validation snapshot's {kind} of a feature in log-odds (right: towards an SQL), "
-              "coloured by the feature's value (categoricals by their level's code). The 20 features with the "
-              "largest mean absolute value.", "", "![SHAP summary](shap_summary.png)"]
-    if scorecard_points is not None:
-        lines += ["", "## The scorecard's points table (top of it)", "",
-                  "Full table: `scorecard_points.csv`.", "", "| feature | bin | points |", "| --- | --- | --- |"]
-        lines += [f"| {r.feature} | {r.bin} | {r.points:+.1f} |" for r in scorecard_points.head(40).itertuples()]
-    if half_lives is not None and len(half_lives):
-        rule = f"{rule_half_life:.0f}" if rule_half_life else "220"
-        lines += ["", "## How fast signals fade", "",
-                  f"The common rule of thumb decays every signal 20-30 % per quarter (25 %: a {rule}-day half-life). "
-                  "Learned from the data, per signal:", "",
-                  "| signal | half-life (days) | 95 % interval | lost per quarter |", "| --- | --- | --- | --- |"]
-        for r in half_lives[half_lives["identified"]].itertuples():
-            lines.append(f"| {_signal_label(r.family)} | {r.half_life_days:.0f} | {r.low_days:.0f}-{r.high_days:.0f} "
-                         f"| {r.lost_per_quarter:.0%} |")
-    lines += ["", "## Conversion by persona, organisation type and committee coverage", "",
-              "![Conversion](conversion.png)", ""]
-    for name, table in conversion.items():
-        lines += [f"### By {name}", "", "| value | snapshots | SQL rate |", "| --- | --- | --- |"]
-        lines += [f"| {v} | {int(r['snapshots']):,} | {r['SQL rate']:.1%} |" for v, r in table.iterrows()]
-        lines.append("")
-    (folder / "explanations.md").write_text("\n".join(lines) + "\n")
-    return [folder / "explanations.md", folder / "drivers.png", folder / "shap_summary.png", folder / "conversion.png"]
-
-
-def _shap_summary(path, model, X: pd.DataFrame) -> None:  # noqa: ANN001
-    """SHAP's beeswarm summary of the model's own contributions (TreeSHAP for
-    LightGBM, exact for the scorecard), for data scientists who read SHAP plots."""
-    import matplotlib.pyplot as plt
-    import shap
-
-    contrib, _, features = model._contributions(model.model_input(X))
-    values = pd.DataFrame({f: (X[f].cat.codes.astype(float) if isinstance(X[f].dtype, pd.CategoricalDtype)
-                               else X[f].astype(float)) for f in features})
-    shap.summary_plot(contrib, values, max_display=20, show=False, plot_size=(9, 8))
-    plt.title(f"SHAP summary: {model.kind}")
-    plt.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close("all")
-
-
-def _signal_label(signal: str) -> str:
+def signal_label(signal: str) -> str:
+    """A business signal's name for a chart or a table ("Requested a demo", "Persona")."""
     if signal.startswith(("act:", "page:")):
         return family_words(signal)[0]
     if signal.startswith("extra:"):

@@ -14,7 +14,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from mqlscore.registry import OUTPUT_COLUMNS
+from mqlscore.contract.schema import PYFUNC_OUTPUT_COLUMNS
 
 
 class MQLScoreModel(mlflow.pyfunc.PythonModel):
@@ -26,12 +26,12 @@ class MQLScoreModel(mlflow.pyfunc.PythonModel):
         self.scoring_model = ScoringModel.load(Path(context.artifacts["scoring_model"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        from mqlscore.scoring import score_request_frame
+        from mqlscore.batch import score_request_frame
 
         as_of = (params or {}).get("as_of") or None
         out = score_request_frame(self.scoring_model, model_input, as_of)
         out["reasons"] = [json.dumps(r) for r in out["reasons"]]
-        return out[list(OUTPUT_COLUMNS)]
+        return out[list(PYFUNC_OUTPUT_COLUMNS)]
 
 
 mlflow.models.set_model(MQLScoreModel())

@@ -5,6 +5,7 @@ The embedded default is a SQLite tracking store in the working directory
 ``MLFLOW_TRACKING_URI`` points it at a real server instead. Each training run is
 logged as one MLflow model (a pyfunc that scores raw contract data) registered
 under one name; the alias ``champion`` moves only through the promotion gate.
+The report written after registration joins the run with :func:`log_report`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-CHAMPION = "champion"
-LEAD_COLUMNS = ("lead_id", "created_at", "account_id", "company_name", "email", "job_title", "org_type",
-                "employee_count", "bed_count", "covered_lives", "country", "state", "ehr_vendor", "lead_source")
-OUTPUT_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql", "fit_points", "intent_points", "reasons",
-                  "reasons_text", "model_name", "model_version")
+from mqlscore.contract.schema import (CHAMPION_ALIAS, COUNT_COLUMNS, LEAD_COLUMNS, PYFUNC_OUTPUT_COLUMNS,
+                                      REQUIRED_COLUMNS, champion_uri)
+
+REPORT_ARTIFACT_PATH = "report"
+# MLflow types of the pyfunc's output columns; the others are text
+OUTPUT_TYPES = {"probability": "double", "score": "double", "is_mql": "boolean", "fit_points": "double",
+                "intent_points": "double"}
 
 
 def tracking_uri() -> str:
@@ -62,14 +65,10 @@ def signature() -> Any:
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-    numeric = {"employee_count", "bed_count", "covered_lives"}
-    inputs = Schema([ColSpec("double" if c in numeric else "string", c, required=c in ("lead_id", "created_at"))
+    required = REQUIRED_COLUMNS["leads"]
+    inputs = Schema([ColSpec("double" if c in COUNT_COLUMNS else "string", c, required=c in required)
                      for c in LEAD_COLUMNS] + [ColSpec("string", "activities", required=False)])
-    outputs = Schema([ColSpec("string", "lead_id"), ColSpec("double", "probability"), ColSpec("double", "score"),
-                      ColSpec("string", "tier"), ColSpec("boolean", "is_mql"), ColSpec("double", "fit_points"),
-                      ColSpec("double", "intent_points"), ColSpec("string", "reasons"),
-                      ColSpec("string", "reasons_text"), ColSpec("string", "model_name"),
-                      ColSpec("string", "model_version")])
+    outputs = Schema([ColSpec(OUTPUT_TYPES.get(c, "string"), c) for c in PYFUNC_OUTPUT_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema([ParamSpec("as_of", "string", "")]))
 
 
@@ -96,16 +95,14 @@ class Registration:
 
 
 def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, params: dict[str, Any],
-                     metrics: dict[str, float], artifacts_dir: Path, feature_definition: dict[str, Any],
-                     fingerprint: dict[str, Any], new_log_loss: float, champion_log_loss_fn: Any,
-                     promote: str, on_registered: Any = None) -> Registration:
+                     metrics: dict[str, float], feature_definition: dict[str, Any], fingerprint: dict[str, Any],
+                     new_log_loss: float, champion_log_loss_fn: Any, promote: str) -> Registration:
     """Log one training run, register its model and apply the promotion gate.
 
     ``champion_log_loss_fn(scoring_model_of_current_champion) -> float`` scores
     the current champion on the same validation rows; ``promote`` is
-    ``if-better`` (default), ``always`` or ``never``. ``on_registered(version)``
-    runs once the version is known, before ``artifacts_dir`` is logged (so the
-    report can name its own version).
+    ``if-better`` (default), ``always`` or ``never``. The run ends here; the
+    report written afterwards joins it through :func:`log_report`.
     """
     import tempfile
 
@@ -137,15 +134,12 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
         elif promote == "never":
             promoted, decision = False, "promotion disabled (--promote never)"
         else:
-            champion_loss = float(champion_log_loss_fn(load_scoring_model(f"models:/{model_name}@{CHAMPION}")))
+            champion_loss = float(champion_log_loss_fn(load_scoring_model(champion_uri(model_name))))
             promoted = new_log_loss < champion_loss
             decision = (f"validation log loss {new_log_loss:.5f} vs champion v{current} {champion_loss:.5f}: "
                         + ("better, promoted" if promoted else "not better, champion kept"))
         if promoted:
-            client.set_registered_model_alias(model_name, CHAMPION, version)
-        if on_registered is not None:
-            on_registered(str(version))
-        mlflow.log_artifacts(str(artifacts_dir), artifact_path="report")
+            client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
         mlflow.set_tags({"promotion_decision": decision, "promoted": str(promoted),
                          "registered_version": str(version)})
         mlflow.log_metric("promotion_new_log_loss", new_log_loss)
@@ -153,6 +147,14 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
             mlflow.log_metric("promotion_champion_log_loss", champion_loss)
         return Registration(run.info.run_id, info.model_uri, str(version), promoted, decision, new_log_loss,
                             champion_loss)
+
+
+def log_report(run_id: str, folder: Path) -> None:
+    """Attach a written report folder to a (finished) training run, under ``report/``."""
+    configure()
+    from mlflow import MlflowClient
+
+    MlflowClient().log_artifacts(run_id, str(folder), REPORT_ARTIFACT_PATH)
 
 
 def _use_experiment(mlflow: Any, name: str) -> None:
@@ -169,7 +171,7 @@ def _use_experiment(mlflow: Any, name: str) -> None:
 
 def _champion_version(client: Any, model_name: str) -> str | None:
     try:
-        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+        return str(client.get_model_version_by_alias(model_name, CHAMPION_ALIAS).version)
     except Exception:  # noqa: BLE001 - MLflow raises a generic error when the model or alias is absent
         return None
 

@@ -4,12 +4,17 @@ points per business signal that add up to the score.
 ``ScoringModel`` is everything needed to score raw contract data: the fitted
 feature definition, the model, its Platt calibration, the score scale and the
 MQL threshold. Batch scoring, the MLflow model and the service all call it.
+It alone turns the model's log-odds into points: :meth:`ScoringModel.attribution`
+(points per business signal, base, fit and intent points) and, for the
+scorecard, :meth:`ScoringModel.points_table`, both on the score's own scale.
+``mqlscore.explain`` only puts those points into words.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.config import ScoringConfig
+from mqlscore.contract.schema import DEFAULT_MODEL_NAME, TIERS
+from mqlscore.explain import reasons_for, reasons_text
 from mqlscore.features import FeatureBuilder
+from mqlscore.features.registry import FeatureSpec
 from mqlscore.models.calibration import PlattCalibrator
 
 FORMAT_VERSION = 1
-TIERS = ("A", "B", "C", "D")
 
 
 def logit(p: float | np.ndarray) -> float | np.ndarray:
@@ -52,15 +59,69 @@ class ScoreScale:
         """The 0-100 score."""
         return np.clip(self.unclipped(log_odds), 0.0, 100.0)
 
-    def log_odds_at(self, score: float) -> float:
-        """The log-odds that give ``score`` (inverse of :meth:`unclipped`)."""
-        return float(logit(self.base_rate) + (score - self.points_at_base_rate) / self.points_per_logit)
-
 
 def tiers_of(score: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray:
-    """A, B, C or D by the lowest score of A, B and C."""
+    """The tier of each score (``TIERS``: A, B, C, D) by the lowest score of A, B and C."""
     a, b, c = cutoffs
-    return np.where(score >= a, "A", np.where(score >= b, "B", np.where(score >= c, "C", "D")))
+    first, second, third, rest = TIERS
+    return np.where(score >= a, first, np.where(score >= b, second, np.where(score >= c, third, rest)))
+
+
+def signal_matrix(specs: Sequence[FeatureSpec], features: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """(features x signals) 0/1 matrix mapping each feature to its business signal
+    (``FeatureSpec.signal``), the signals' names and their groups (``fit`` or
+    ``intent``; account signals count as intent), signals in first-seen order."""
+    by_name = {s.name: s for s in specs}
+    signals: list[str] = []
+    groups: list[str] = []
+    index: dict[str, int] = {}
+    rows, cols = [], []
+    for i, name in enumerate(features):
+        spec = by_name[name]
+        if spec.signal not in index:
+            index[spec.signal] = len(signals)
+            signals.append(spec.signal)
+            groups.append("fit" if spec.group == "fit" else "intent")
+        rows.append(i)
+        cols.append(index[spec.signal])
+    matrix = np.zeros((len(features), len(signals)))
+    matrix[rows, cols] = 1.0
+    return matrix, signals, groups
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where each row's score comes from, on the score's scale.
+
+    ``base_points + points.sum(axis=1)`` is the row's score before clipping to
+    0-100 (:meth:`ScoreScale.unclipped` of the calibrated log-odds).
+    ``points`` are calibrated and scaled (+``points_to_double_odds`` per doubling
+    of the odds); ``contributions`` are the same model pass per feature, in the
+    model's raw log-odds (TreeSHAP for LightGBM, exact for the scorecard).
+    """
+
+    points: np.ndarray  # rows x signals
+    signals: list[str]
+    groups: list[str]  # per signal: "fit" or "intent"
+    base_points: np.ndarray  # per row: the score of the model's bias alone
+    raw_log_odds: np.ndarray  # per row: bias + contributions, uncalibrated
+    contributions: np.ndarray  # rows x features, raw log-odds
+    features: list[str]
+
+    @property
+    def is_fit(self) -> np.ndarray:
+        """Per signal: whether it is a fit signal (else intent)."""
+        return np.array([g == "fit" for g in self.groups], dtype=bool)
+
+    @property
+    def fit_points(self) -> np.ndarray:
+        """Per row: the points of the fit signals."""
+        return self.points[:, self.is_fit].sum(axis=1)
+
+    @property
+    def intent_points(self) -> np.ndarray:
+        """Per row: the points of the intent (and account) signals."""
+        return self.points[:, ~self.is_fit].sum(axis=1)
 
 
 @dataclass
@@ -138,17 +199,43 @@ class ScoringModel:
     config: ScoringConfig
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    # (features -> signals) matrices by feature list: the same for every call of one model
+    _signal_matrices: dict[tuple[str, ...], tuple[np.ndarray, list[str], list[str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
-    # -------------------------------------------------------------- scoring
-    def _contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Per-feature log-odds contributions, the bias per row, and their features
-        (``X``: a feature block, or its :meth:`model_input`)."""
+    # -------------------------------------------------------------- points
+    def attribution(self, X: pd.DataFrame | np.ndarray) -> Attribution:
+        """Points per business signal, base points and raw log-odds of each row of a
+        feature block (or of its :meth:`model_input`, to reuse LightGBM's matrix)."""
         if self.kind == "lightgbm":
             contrib, bias = self.model.contributions(X)
-            return contrib, bias, list(self.model.feature_names_)
-        contrib = self.model.contributions(X)
-        return contrib.to_numpy(float), np.full(len(X), self.model.intercept_), list(contrib.columns)
+            features = list(self.model.feature_names_)
+        else:
+            frame = self.model.contributions(X)
+            contrib, bias, features = frame.to_numpy(float), np.full(len(X), self.model.intercept_), list(frame.columns)
+        key = tuple(features)
+        if key not in self._signal_matrices:
+            self._signal_matrices[key] = signal_matrix(self.builder.specs_, features)
+        matrix, signals, groups = self._signal_matrices[key]
+        # Platt scaling multiplies every contribution by a; the scale turns log-odds into points
+        points = (contrib * self.scale.points_per_logit * self.calibrator.a_) @ matrix
+        return Attribution(points=points, signals=signals, groups=groups,
+                           base_points=self.scale.unclipped(self.calibrator.logit(bias)),
+                           raw_log_odds=bias + contrib.sum(axis=1), contributions=contrib, features=features)
 
+    def points_table(self) -> pd.DataFrame:
+        """The scorecard's points table on the score's scale: the "(base)" row plus
+        the points of a lead's bin in each feature is that lead's score before
+        clipping to 0-100. Only for a scorecard model."""
+        if self.kind != "scorecard":
+            raise ValueError(f"a points table needs a scorecard model, not {self.kind!r}")
+        # score = unclipped(a * raw + b), raw = intercept + sum of bin log-odds: the
+        # slope a and the scale give points per logit, the rest is an offset
+        offset = float(self.scale.unclipped(self.calibrator.logit(0.0)))
+        return self.model.points_table(points_per_logit=self.scale.points_per_logit * self.calibrator.a_,
+                                       offset=offset)
+
+    # -------------------------------------------------------------- scoring
     def model_input(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
         """What the model reads: LightGBM's float matrix (converted once, used for
         the score and its reasons), or the feature block itself for the scorecard."""
@@ -160,8 +247,6 @@ class ScoringModel:
 
     def score_features(self, X: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Scores for a feature block (from ``builder.transform``), index kept."""
-        from mqlscore.explain import reasons_for, reasons_text, signal_points
-
         data = self.model_input(X)
         raw = self.raw_log_odds(data)
         cal = self.calibrator.logit(raw)
@@ -172,13 +257,12 @@ class ScoringModel:
             "tier": tiers_of(score, self.config.tier_cutoffs), "is_mql": prob >= self.threshold,
         }
         if reasons:
-            points, signals, groups, bias, _ = signal_points(self, data)
-            is_fit = np.array([g == "fit" for g in groups])
-            items = reasons_for(points, signals, groups, X, self.config.top_reasons)
+            parts = self.attribution(data)
+            items = reasons_for(parts.points, parts.signals, parts.groups, X, self.config.top_reasons)
             columns.update({
-                "base_points": np.round(self.scale.unclipped(self.calibrator.logit(bias)), 2),
-                "fit_points": np.round(points[:, is_fit].sum(axis=1), 2),
-                "intent_points": np.round(points[:, ~is_fit].sum(axis=1), 2),
+                "base_points": np.round(parts.base_points, 2),
+                "fit_points": np.round(parts.fit_points, 2),
+                "intent_points": np.round(parts.intent_points, 2),
                 "reasons": items, "reasons_text": [reasons_text(r) for r in items],
             })
         return pd.DataFrame(columns, index=X.index)
@@ -191,7 +275,7 @@ class ScoringModel:
         return pd.DataFrame({
             "lead_id": snapshots["lead_id"].to_numpy(), "as_of": snapshots["as_of"].to_numpy(),
             **{c: scored[c].to_numpy() for c in scored.columns},
-            "model_name": self.metadata.get("model_name", "mqlscore"),
+            "model_name": self.metadata.get("model_name", DEFAULT_MODEL_NAME),
             "model_version": str(self.metadata.get("model_version", "unregistered")),
         }, index=scored.index)
 
@@ -237,30 +321,3 @@ class ScoringModel:
             metadata=payload.get("metadata", {}),
         )
 
-
-def request_frames(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a request frame (one row per lead, its activities as a list or a JSON
-    list in column ``activities``) into the contract's leads and activities tables."""
-    rows: list[dict[str, Any]] = []
-    blobs = frame["activities"] if "activities" in frame else pd.Series([None] * len(frame), index=frame.index)
-    for lead_id, blob in zip(frame["lead_id"], blobs):
-        items = json.loads(blob) if isinstance(blob, str) and blob.strip() else (blob if isinstance(blob, list) else [])
-        rows.extend({**item, "lead_id": lead_id} for item in items)
-    leads = frame.drop(columns=["activities"], errors="ignore").reset_index(drop=True)
-    activities = pd.DataFrame(rows, columns=["lead_id", "occurred_at", "activity_type", "detail"]) if rows \
-        else pd.DataFrame(columns=["lead_id", "occurred_at", "activity_type", "detail"])
-    return leads, activities
-
-
-def score_request_frame(model: ScoringModel, frame: pd.DataFrame, as_of: str | pd.Timestamp | None = None,
-                        reasons: bool = True) -> pd.DataFrame:
-    """Validate a request frame against the contract and score its leads at
-    ``as_of`` (default: now). Leads sharing an ``account_id`` are one buying group."""
-    from mqlscore.contract import parse_as_of, validate_tables
-
-    when = parse_as_of(as_of) if isinstance(as_of, str) else as_of
-    when = pd.Timestamp.now(tz="UTC") if when is None else pd.Timestamp(when)
-    leads, activities = request_frames(frame)
-    dataset = validate_tables({"leads": leads, "activities": activities}, as_of=when)
-    snapshots = pd.DataFrame({"lead_id": dataset.leads["lead_id"].to_numpy(), "as_of": when})
-    return model.score(dataset.leads, dataset.activities, snapshots, reasons=reasons)

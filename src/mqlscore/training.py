@@ -1,11 +1,17 @@
 """``mqlscore train``: learn fit and intent weights from MQL -> SQL conversions.
 
-Builds the point-in-time training set, splits it by time, fits a points
-scorecard and LightGBM (and, for comparison only, scores the hand-set
+:func:`train` builds the point-in-time training set, splits it by time, fits a
+points scorecard and LightGBM (and, for comparison only, scores the hand-set
 25 %-per-quarter baseline), calibrates each on the validation period by Platt
-scaling on the log-odds, picks the champion by validation log loss, chooses the
-MQL threshold, writes the evaluation report and model card, and (optionally)
-logs everything to MLflow and registers the model.
+scaling on the log-odds, evaluates them, picks the champion by validation log
+loss and chooses the MQL threshold. It writes nothing: it returns a
+:class:`TrainResult`.
+
+The steps after it are separate: :func:`register` logs the run to MLflow,
+registers the model and applies the promotion gate; ``mqlscore.reporting``
+writes the evaluation report, explanations and model card from the result and
+the registration; ``mqlscore.registry.log_report`` attaches that folder to the
+run. ``mqlscore train`` calls them in this order.
 """
 
 from __future__ import annotations
@@ -13,20 +19,27 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from mqlscore.config import Settings
 from mqlscore.contract import Dataset
+from mqlscore.evaluation import ModelEvaluation, evaluate_model
 from mqlscore.features import TrainingSet, build_training_set
+from mqlscore.features.decay import DecayReport
 from mqlscore.features.training_set import split_by_time
 from mqlscore.models.calibration import PlattCalibrator, cross_fitted_proba
 from mqlscore.scoring import ScoreScale, ScoringModel, ThresholdChoice, choose_threshold, logit, tiers_of
 
+if TYPE_CHECKING:
+    from mqlscore.registry import Registration
+
 BASELINE = "baseline_25pct_quarter"
+# The report explains the champion on a sample of validation rows, not on every one.
+REPORT_SAMPLE_ROWS = 20_000
 Progress = Callable[[str], None]
 
 
@@ -43,27 +56,54 @@ class Candidate:
     raw_validation: np.ndarray
     p_validation: np.ndarray  # cross-fitted calibrated probabilities (honest figures)
     calibrator: PlattCalibrator | None = None
-    evaluation: Any = None
+    evaluation: ModelEvaluation | None = None
     threshold: ThresholdChoice | None = None
 
 
 @dataclass
+class Validation:
+    """The validation period, kept for the steps after training: its snapshots
+    (``lead_id``, ``as_of``) and labels, to score the current champion on the same
+    rows, and a sample of at most ``REPORT_SAMPLE_ROWS`` of its feature rows with
+    their labels, for the report's explanations."""
+
+    snapshots: pd.DataFrame
+    y: np.ndarray
+    sample_X: pd.DataFrame
+    sample_y: np.ndarray
+
+
+@dataclass
 class TrainResult:
-    """What training produced."""
+    """What training produced (nothing is written until the later steps)."""
 
     scoring_model: ScoringModel
     champion: str
     candidates: dict[str, Candidate]
     threshold: ThresholdChoice
     counts: dict[str, int]
-    report_dir: Path
-    decay: Any = None
-    registration: Any = None
+    validation: Validation
+    horizon_days: int
+    data_window: dict[str, str]
+    fingerprint: dict[str, Any]
+    decay: DecayReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Validation metrics per model."""
         return {name: c.evaluation.metrics for name, c in self.candidates.items()}
+
+    def candidate_model(self, name: str) -> ScoringModel:
+        """The ``ScoringModel`` of one learned candidate (``scorecard`` or ``lightgbm``)
+        with its own calibration and threshold; the champion's is ``scoring_model``."""
+        if name == self.champion:
+            return self.scoring_model
+        if name == BASELINE or name not in self.candidates:
+            raise KeyError(f"no learned candidate {name!r} (learned: "
+                           f"{', '.join(n for n in self.candidates if n != BASELINE)})")
+        c = self.candidates[name]
+        return replace(self.scoring_model, kind=name, model=c.model, calibrator=c.calibrator,
+                       threshold=c.threshold.probability, metadata=dict(self.scoring_model.metadata))
 
 
 def data_counts(dataset: Dataset, ts: TrainingSet, is_fit: np.ndarray, is_validation: np.ndarray) -> dict[str, int]:
@@ -157,8 +197,6 @@ def _candidate(name: str, model: Any, raw: np.ndarray, y: np.ndarray, groups: np
 
 def _evaluate(candidates: dict[str, Candidate], ts: TrainingSet, is_val: np.ndarray, scale: ScoreScale,
               settings: Settings) -> None:
-    from mqlscore.evaluation import evaluate_model
-
     y = ts.y[is_val]
     lead_ids = ts.snapshots.loc[is_val, "lead_id"].to_numpy()
     for c in candidates.values():
@@ -169,9 +207,11 @@ def _evaluate(candidates: dict[str, Candidate], ts: TrainingSet, is_val: np.ndar
                                       p >= c.threshold.probability)
 
 
-def train(dataset: Dataset, settings: Settings, *, force: bool = False, report_dir: Path = Path("models"),
-          register: bool = True, promote: str = "if-better", say: Progress = lambda message: None) -> TrainResult:
-    """Train, compare, evaluate and (with ``register``) log and register; see the module docstring."""
+def train(dataset: Dataset, settings: Settings, *, force: bool = False,
+          say: Progress = lambda message: None) -> TrainResult:
+    """Fit, calibrate, evaluate and compare the models and choose the champion and
+    its MQL threshold; see the module docstring. Writes nothing; raises
+    :class:`NotEnoughData` on too thin a history (unless ``force``)."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say("building the point-in-time training set")
@@ -200,25 +240,19 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False, report_d
         seconds["half_lives"] = time.perf_counter() - t2
 
     best = candidates[champion]
+    window = _window(dataset)
     metadata = {
         "model_name": settings.train.model_name, "model_version": "unregistered",
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(), "champion": champion,
-        "horizon_days": ts.horizon_days, "data_window": _window(dataset),
+        "horizon_days": ts.horizon_days, "data_window": window,
         "threshold": best.threshold.to_dict(), "validation_metrics": best.evaluation.metrics,
         "features": ts.builder.feature_names_, "counts": counts,
     }
     scoring_model = ScoringModel(ts.builder, champion, best.model, best.calibrator, scale, settings.scoring,
                                  best.threshold.probability, metadata)
-    result = TrainResult(scoring_model, champion, candidates, best.threshold, counts, Path(report_dir), decay,
-                         seconds=seconds)
-    if register:
-        say("logging to MLflow, registering the model, writing the report and model card")
-        result.registration = _register(result, ts, is_val, dataset, settings, promote)
-    else:
-        say("writing the evaluation report and model card")
-        _write_report(result, ts, is_val, dataset)
     seconds["total"] = time.perf_counter() - t0
-    return result
+    return TrainResult(scoring_model, champion, candidates, best.threshold, counts, _validation(ts, is_val),
+                       ts.horizon_days, window, fingerprint(dataset), decay, seconds)
 
 
 def _window(dataset: Dataset) -> dict[str, str]:
@@ -226,81 +260,29 @@ def _window(dataset: Dataset) -> dict[str, str]:
     return {"first": str(r.time_min), "last": str(r.time_max), "as_of": str(dataset.as_of)}
 
 
-def _fit_intent_share(result: TrainResult, ts: TrainingSet, is_val: np.ndarray) -> dict[str, float]:
-    sample = ts.X[is_val]
-    if len(sample) > 5000:
-        sample = sample.sample(5000, random_state=0)
-    scored = result.scoring_model.score_features(sample)
-    fit, intent = scored["fit_points"].abs().mean(), scored["intent_points"].abs().mean()
-    total = fit + intent
-    return {"fit": float(fit / total) if total else 0.5, "intent": float(intent / total) if total else 0.5}
-
-
-def _context(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset: Dataset) -> dict[str, Any]:
-    groups: dict[str, int] = {}
-    for spec in ts.builder.specs_:
-        groups[spec.group] = groups.get(spec.group, 0) + 1
-    best = result.candidates[result.champion]
-    context: dict[str, Any] = {
-        "model_name": result.scoring_model.metadata["model_name"],
-        "model_version": result.scoring_model.metadata["model_version"],
-        "trained_at": result.scoring_model.metadata["trained_at"], "champion": result.champion,
-        "champion_reason": f"lowest validation log loss ({best.evaluation.metrics['log_loss']:.4f}) among the "
-                           "learned models; the hand-set baseline is shown for comparison only",
-        "data_window": _window(dataset), "horizon_days": ts.horizon_days, "fingerprint": fingerprint(dataset),
-        "threshold": {"policy": result.threshold.policy, "value": result.threshold.probability,
-                      "score": result.threshold.score, "mqls_per_week": result.threshold.mqls_per_week,
-                      "sql_rate": result.threshold.sql_rate, "share_of_sqls": result.threshold.share_of_sqls},
-        "fit_intent_share": _fit_intent_share(result, ts, is_val), "features_by_group": groups,
-        "notes": [f"{k.replace('_', ' ')}: {v:,}" for k, v in result.counts.items()],
-    }
-    if result.decay is not None:
-        context["half_lives"] = [h.__dict__ for h in result.decay.half_lives]
-        context["rule_of_thumb_half_life"] = result.decay.rule_of_thumb_half_life
-    return context
-
-
-def _write_report(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset: Dataset) -> None:
-    from mqlscore.evaluation import write_report
-
-    evaluations = [c.evaluation for c in result.candidates.values()]
-    write_report(result.report_dir, evaluations, _context(result, ts, is_val, dataset))
-    if "scorecard" in result.candidates:
-        table = result.candidates["scorecard"].model.points_table(result.scoring_model.scale.points_per_logit)
-        table.to_csv(result.report_dir / "scorecard_points.csv", index=False)
-    if result.decay is not None:
-        result.decay.table().to_csv(result.report_dir / "half_lives.csv", index=False)
-    _write_explanations(result, ts, is_val)
-
-
-def _write_explanations(result: TrainResult, ts: TrainingSet, is_val: np.ndarray) -> None:
-    from mqlscore.explain import write_global_report
-
+def _validation(ts: TrainingSet, is_val: np.ndarray) -> Validation:
     rows = np.flatnonzero(is_val)
-    if len(rows) > 20_000:  # the summary needs a sample, not every validation row
-        rows = np.sort(np.random.default_rng(0).choice(rows, 20_000, replace=False))
-    scorecard = result.candidates.get("scorecard")
-    points = scorecard.model.points_table(result.scoring_model.scale.points_per_logit) if scorecard else None
-    write_global_report(result.report_dir, result.scoring_model, ts.X.iloc[rows], ts.y[rows], points,
-                        result.decay.table() if result.decay is not None else None,
-                        result.decay.rule_of_thumb_half_life if result.decay is not None else None)
+    sample = rows
+    if len(sample) > REPORT_SAMPLE_ROWS:
+        sample = np.sort(np.random.default_rng(0).choice(rows, REPORT_SAMPLE_ROWS, replace=False))
+    snapshots = ts.snapshots.loc[is_val, ["lead_id", "as_of"]].reset_index(drop=True)
+    return Validation(snapshots, ts.y[rows], ts.X.iloc[sample], ts.y[sample])
 
 
-def _register(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset: Dataset, settings: Settings,
-              promote: str) -> Any:
+def register(result: TrainResult, dataset: Dataset, settings: Settings, *, promote: str = "if-better") -> Registration:
+    """Log the run to MLflow, register the champion's model and apply the promotion
+    gate (``if-better``: promote when its validation log loss beats the current
+    champion's on the same validation rows; ``always``; ``never``). Returns the
+    ``mqlscore.registry.Registration`` and records its version in the model's
+    metadata. ``dataset`` is the one trained on (the current champion is scored on it)."""
     from mqlscore.registry import log_and_register
 
-    rows = ts.snapshots[is_val]
-    y = ts.y[is_val]
+    rows, y = result.validation.snapshots, result.validation.y
 
     def champion_log_loss(current: ScoringModel) -> float:
         X = current.builder.transform(dataset.leads, dataset.activities, rows)
         p = np.clip(1 / (1 + np.exp(-current.calibrator.logit(current.raw_log_odds(X)))), 1e-9, 1 - 1e-9)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-    def on_registered(version: str) -> None:
-        result.scoring_model.metadata["model_version"] = version
-        _write_report(result, ts, is_val, dataset)
 
     metrics: dict[str, float] = {}
     for name, c in result.candidates.items():
@@ -313,8 +295,9 @@ def _register(result: TrainResult, ts: TrainingSet, is_val: np.ndarray, dataset:
     registration = log_and_register(
         result.scoring_model, model_name=settings.train.model_name, experiment=settings.train.experiment,
         params={"settings": settings.model_dump(mode="json"), "champion": result.champion},
-        metrics=metrics, artifacts_dir=result.report_dir, feature_definition=ts.builder.to_dict(),
-        fingerprint=fingerprint(dataset),
+        metrics=metrics, feature_definition=result.scoring_model.builder.to_dict(),
+        fingerprint=result.fingerprint,
         new_log_loss=result.candidates[result.champion].evaluation.metrics["log_loss"],
-        champion_log_loss_fn=champion_log_loss, promote=promote, on_registered=on_registered)
+        champion_log_loss_fn=champion_log_loss, promote=promote)
+    result.scoring_model.metadata["model_version"] = registration.version
     return registration

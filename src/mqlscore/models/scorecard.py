@@ -244,10 +244,15 @@ class Scorecard:
     def points_table(self, points_per_logit: float = 1.0, offset: float = 0.0) -> pd.DataFrame:
         """One row per (feature, bin), plus a first "base" row carrying the
         intercept and ``offset``: a lead's points are the base plus one bin's
-        points per feature. Groups in the order fit, intent, account; within a
-        group, features that can move the score most come first; numeric bins
-        in ascending order, categorical levels by points; missing last.
-        Values never seen in fitting score 0 points (not listed)."""
+        points per feature. ``points`` are log-odds times ``points_per_logit``
+        (the default 1 and offset 0 give raw log-odds); a score's scale is a
+        linear map of the log-odds, so with its slope and offset the points add
+        up to that score (``ScoringModel.points_table`` passes the calibration
+        slope times the scale's points per logit, and the score of log-odds 0).
+        Groups in the order fit, intent, account; within a group, features that
+        can move the score most come first; numeric bins in ascending order,
+        categorical levels by points; missing last. Values never seen in
+        fitting score 0 points (not listed)."""
         _check_fitted(self)
         first = self.bins_[self.features_[0]] if self.features_ else None
         rate = sum(first.events) / sum(first.counts) if first is not None else None

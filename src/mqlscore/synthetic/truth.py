@@ -6,7 +6,6 @@ and scoring never do.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ def compare_with_oracle(result: Any, dataset: Dataset, truth_dir: Path) -> pd.Da
             points = cand.model.points(champion.builder, dataset.leads, dataset.activities, rows, X)["total"]
             predictions[name] = points.to_numpy(float)
         else:
-            model = replace(champion, kind=name, model=cand.model, calibrator=cand.calibrator)
+            model = result.candidate_model(name)
             predictions[name] = model.score_features(X, reasons=False)["probability"].to_numpy()
     table = pd.DataFrame({
         name: {"roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}

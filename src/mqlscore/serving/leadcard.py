@@ -8,7 +8,7 @@ the final one. The page is plain HTML, CSS and JavaScript shipped inside the
 package (``mqlscore/static/``): no build step, no CDN, nothing fetched from
 elsewhere.
 
-Routes (mounted beside ``GET /model`` by ``service.model_routes``):
+Routes (mounted beside ``GET /model`` by ``serving.routes.model_routes``):
 
 - ``GET /ui`` the page; ``GET /ui/static/<file>`` its script and style sheet;
 - ``POST /ui/login`` / ``POST /ui/logout`` sign in with the API key / sign out;
@@ -17,11 +17,11 @@ Routes (mounted beside ``GET /model`` by ``service.model_routes``):
 - ``GET /ui/api/scores`` a page of the preloaded scored file (``MQLSCORE_UI_SCORES``);
 - ``POST /ui/api/scores`` a scored file (CSV or Parquet bytes) read into rows.
 
-Authentication stays in ``service.GuardMiddleware``: a browser cannot send the
-API key header when it navigates, so after signing in with the key the page
+Authentication stays in ``serving.guard.GuardMiddleware``: a browser cannot send
+the API key header when it navigates, so after signing in with the key the page
 holds a session cookie (an HMAC of a fixed label under the key, never the key
 itself; see ``ApiKeyAuth.session_token``) that is accepted under ``/ui`` only.
-Without it the guard answers ``GET /ui`` with :func:`sign_in_page` (401).
+Without it the guard answers with :func:`refuse` (the sign-in page, 401).
 """
 
 from __future__ import annotations
@@ -44,31 +44,27 @@ from urllib.parse import parse_qs
 
 import pandas as pd
 
+from mqlscore.contract.schema import SCORE_FIELDS, SCORE_FILE_COLUMNS
+from mqlscore.serving import context
+from mqlscore.serving.auth import AUTH_SCOPE_KEY, SESSION_COOKIE, ApiKeyAuth
+from mqlscore.serving.errors import FieldProblem, RequestRejected, schema_rejection, unauthorised
+
 if TYPE_CHECKING:
-    from mqlscore.service import ApiKeyAuth, ScoringEngine
+    from mqlscore.serving.engine import ScoringEngine
 
 UI_SCORES_ENV = "MQLSCORE_UI_SCORES"  # a scored file the page lists at start (`mqlscore serve --scores`)
 UI_PREFIX = "/ui"
-SESSION_COOKIE = "mqlscore_ui_session"
-UI_HEADER = "x-requested-with"  # the page sends it on every POST: a cross-site form cannot (see ApiKeyAuth.allows_ui)
-UI_HEADER_VALUE = "mqlscore-ui"
-AUTH_SCOPE_KEY = "mqlscore.auth"  # where the guard leaves its ApiKeyAuth for the sign-in route
+UI_SIGN_IN_PATHS = frozenset({UI_PREFIX + "/login", UI_PREFIX + "/logout"})  # open: they take the key
 STATIC_FILES = {"leadcard.css": "text/css; charset=utf-8", "leadcard.js": "text/javascript; charset=utf-8"}
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
-# The columns `mqlscore score` writes (cli.SCORE_COLUMNS). The first five make a
-# scored file; the others are shown when present.
-REQUIRED_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql")
-OPTIONAL_COLUMNS = ("as_of", "base_points", "fit_points", "intent_points", "reasons_json", "model_name",
-                    "model_version")
+# Of the columns `mqlscore score` writes, the score's own fields make a scored file;
+# the others are shown when present (the reasons from their JSON, not their text).
+REQUIRED_COLUMNS = SCORE_FIELDS
+OPTIONAL_COLUMNS = tuple(c for c in SCORE_FILE_COLUMNS if c not in SCORE_FIELDS and c != "reasons_text")
 _NUMBERS = ("probability", "score", "base_points", "fit_points", "intent_points")
 _TEXTS = ("lead_id", "as_of", "tier", "model_name", "model_version")
-
-
-def is_ui_path(path: str) -> bool:
-    """True for ``/ui`` and everything under it (never ``/uix`` or ``/score``)."""
-    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
 # ---------------------------------------------------------------------------
@@ -315,9 +311,9 @@ async def refuse(scope: dict, receive: Callable, send: Callable, request_id: str
     if scope.get("method") in ("GET", "HEAD") and not path.startswith((UI_PREFIX + "/api/", UI_PREFIX + "/static/")):
         response = _sign_in_response(None)
     else:
-        response = JSONResponse({"error": "not signed in: open /ui and sign in with the API key, or send "
-                                          "'Authorization: Bearer <key>'", "request_id": request_id,
-                                 "problems": []}, status_code=401)
+        refusal = unauthorised("not signed in: open /ui and sign in with the API key, or send "
+                               "'Authorization: Bearer <key>'")
+        response = JSONResponse(refusal.body(request_id), status_code=refusal.status)
     await response(scope, receive, send)
 
 
@@ -326,30 +322,16 @@ async def refuse(scope: dict, receive: Callable, send: Callable, request_id: str
 # ---------------------------------------------------------------------------
 
 
-def _request_id() -> str | None:
-    from mqlscore.service import _CURRENT
+def _refusal(refusal: RequestRejected) -> Any:
+    """A refusal as the service's error shape (``RequestRejected.body``)."""
+    from starlette.responses import JSONResponse
 
-    log = _CURRENT.get()
-    return log.request_id if log is not None else None
-
-
-def _count(**counts: Any) -> None:
-    """Counts for the guard's log line (never a value from the body)."""
-    from mqlscore.service import _CURRENT
-
-    log = _CURRENT.get()
-    if log is not None:
-        log.counts.update(counts)
+    return JSONResponse(refusal.body(context.request_id()), status_code=refusal.status)
 
 
 def _problem(status: int, error: str, field: str, message: str) -> Any:
-    """The service's error shape (``RequestRejected.body``) for one problem."""
-    from starlette.responses import JSONResponse
-
-    from mqlscore.service import FieldProblem, RequestRejected
-
-    refusal = RequestRejected(status, error, [FieldProblem(field, message)])
-    return JSONResponse(refusal.body(_request_id()), status_code=status)
+    """The service's error shape for one problem."""
+    return _refusal(RequestRejected(status, error, [FieldProblem(field, message)]))
 
 
 def _json(request: Any, data: Any) -> Any:
@@ -367,8 +349,6 @@ def _json(request: Any, data: Any) -> Any:
 
 def _auth_of(request: Any) -> ApiKeyAuth:
     """The guard's key check (the one every other route is judged by), else the environment's."""
-    from mqlscore.service import ApiKeyAuth
-
     auth = request.scope.get(AUTH_SCOPE_KEY)
     return auth if auth is not None else ApiKeyAuth.from_env()
 
@@ -385,7 +365,7 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
     from starlette.responses import HTMLResponse, RedirectResponse, Response
     from starlette.routing import Route
 
-    from mqlscore.service import RequestRejected, ScoreRequest
+    from mqlscore.serving.schemas import ScoreRequest
 
     async def page(_request: Any) -> Any:
         return HTMLResponse(page_html(), headers={**_SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP})
@@ -403,15 +383,14 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
             form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         except ValueError:  # more fields than a sign-in form has
             form = {}
-        key = (form.get("key") or [""])[0].strip()
-        if auth.enabled and not (key and auth.allows([(b"x-api-key", key.encode("utf-8"))])):
-            _count(signed_in=False)
+        if not auth.allows_key((form.get("key") or [""])[0]):
+            context.count(signed_in=False)
             return _sign_in_response("That is not the service's API key.")
         response = RedirectResponse(UI_PREFIX, status_code=303)
         if auth.enabled:
             response.set_cookie(SESSION_COOKIE, auth.session_token(), path=UI_PREFIX, httponly=True,
                                 samesite="strict", secure=_secure(request))
-        _count(signed_in=True)
+        context.count(signed_in=True)
         return response
 
     async def logout(request: Any) -> Any:
@@ -428,22 +407,19 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
         return JSONResponse({k: info.get(k) for k in keys}, headers={"Cache-Control": "no-store"})
 
     async def score(request: Any) -> Any:
-        # Exactly what POST /score does: BentoML validates the body against ScoreRequest
-        # (a 400 whose pydantic details the guard reshapes into field paths), then the
-        # engine scores it (RequestRejected: the same 4xx bodies).
-        from starlette.responses import JSONResponse
-
+        # Exactly what POST /score does: the body is checked against ScoreRequest (a 400
+        # with field paths, as the guard shapes BentoML's), then the engine scores it
+        # (RequestRejected: the same 4xx bodies).
         try:
             body = ScoreRequest.model_validate_json((await request.body()) or b"{}")
         except ValidationError as exc:
-            return JSONResponse({"error": f"{exc.error_count()} validation error for {exc.title}",
-                                 "detail": exc.errors(include_context=False, include_input=False,
-                                                      include_url=False)}, status_code=400)
+            return _refusal(schema_rejection(exc.errors(include_context=False, include_input=False,
+                                                        include_url=False)))
         try:
             response = await to_thread.run_sync(get_engine().score, body.leads, body.as_of, body.reasons)
         except RequestRejected as exc:
-            _count(leads=len(body.leads), problems=len(exc.problems))
-            return JSONResponse(exc.body(_request_id()), status_code=exc.status)
+            context.count(leads=len(body.leads), problems=len(exc.problems))
+            return _refusal(exc)
         return Response(response.model_dump_json(), media_type="application/json")
 
     async def preloaded(request: Any) -> Any:
@@ -463,7 +439,7 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
         except ValueError:
             return _problem(422, "bad paging", "offset", "offset and limit must be whole numbers")
         out = table.page(params.get("q", ""), offset, limit, params.get("order", "desc"))
-        _count(rows=len(out["rows"]))
+        context.count(rows=len(out["rows"]))
         return _json(request, out)
 
     async def upload(request: Any) -> Any:
@@ -473,7 +449,7 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
             table = await to_thread.run_sync(ScoresTable.from_bytes, data, name)
         except ScoresFileError as exc:
             return _problem(422, "not a scored file", "file", str(exc))
-        _count(rows=len(table.rows))
+        context.count(rows=len(table.rows))
         # All rows at once: the service keeps no uploads (its workers share nothing),
         # so the page pages through them itself.
         return _json(request, {"source": table.source, "total": len(table.rows), "rows": table.rows})

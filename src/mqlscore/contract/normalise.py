@@ -1,0 +1,406 @@
+"""How raw values become the contract's values: stripped text, case-folded
+codes, UTC timestamps, counts, and values safe to show in a message.
+
+A text column takes one of two forms with the same values: a pandas ``str``
+Series (arrow-backed, one vectorised call per operation: for large inputs), or
+an object array of ``str`` and ``None`` built value by value (for small inputs
+such as one service request, where each pandas call costs more than the work
+it does). Values whose conversion is subtle in plain Python (floats written as
+text, bytes, non-ASCII case folding, unusual timestamp spellings) take the
+pandas route in both forms, so the two agree by construction.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from datetime import date
+from collections.abc import Collection
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mqlscore.contract.schema import EARLIEST, LATEST, TIMESTAMP_DTYPE
+
+# A text column: a pandas "str" Series with a 0..n-1 index, or an object array of str and None.
+Text = Union[pd.Series, np.ndarray]
+
+_STR = pd.api.types.pandas_dtype("str")  # resolving the alias costs more than building a small array
+_UTC = pd.api.types.pandas_dtype(TIMESTAMP_DTYPE)
+_NAT = np.datetime64("NaT", "us")
+_NAT_MICROS = int(_NAT.astype("int64"))
+_EARLIEST = EARLIEST.tz_convert(None).as_unit("us").to_datetime64()
+_LATEST = LATEST.tz_convert(None).as_unit("us").to_datetime64()
+_INT64_LIMIT = 2.0**63
+
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+")
+# Counts written as plain digits: short enough to be exact as floats, read alike by int() and pandas.
+_PLAIN_COUNT = re.compile(r"[0-9]{1,15}", re.ASCII)
+# The most common ISO-8601 spellings, read in Python for a few values (a pandas call costs ~50 us).
+# Anything else, or a date or time out of its range, is left to pandas (tests/test_contract_speed_paths.py).
+_COMMON_ISO = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?",
+    re.ASCII,
+)
+_COMMON_ISO_MAX = 64  # beyond this many values pandas' parser is quicker
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+# Sub-microsecond digits: dropped only to tell an out-of-range instant from an unparsable one.
+_NANOSECONDS = re.compile(r"(\.[0-9]{6})[0-9]+")
+
+
+def _safe_value(value: object) -> str:
+    """A value fit for a message: short, and never something that looks like an email."""
+    text = str(value)
+    # A shifted CSV can put personal data into any column; emails are the usual leak.
+    if _EMAIL_LIKE.search(text):
+        return "<redacted: looks like an email>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as stripped text, with empty and whitespace-only values missing."""
+    if pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if len(finite) and _whole_ids(finite.to_numpy(dtype="float64")):
+            values = values.astype("Int64")  # ids stored as floats by a spreadsheet: 7.0 means "7"
+    text = values.astype("str").str.strip()
+    return text.mask(text == "")
+
+
+def _whole_ids(finite: np.ndarray) -> bool:
+    # Beyond int64 a float cannot be an integer id: it is kept as written ("1e+20").
+    return bool(
+        np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < _INT64_LIMIT)
+    )
+
+
+def _text_values(values: Any) -> np.ndarray:
+    """:func:`_as_text` of a column (array or Series) as an object array of str and None.
+
+    Plain strings, missing values, integers and whole floats are converted here,
+    value by value; any other column goes through :func:`_as_text` itself.
+    """
+    dtype = values.dtype
+    n = len(values)
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        # Arrow hands over str and None in one call; iterating the pandas array costs ~1 us a value.
+        return _stripped(values.__arrow_array__().to_pylist())
+    if isinstance(dtype, pd.StringDtype) or dtype == object:
+        items = list(values)
+        if all(type(v) is str or v is None or (type(v) is float and v != v) for v in items):
+            return _stripped([v if type(v) is str else None for v in items])
+    elif isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return _stripped([str(v) for v in values.tolist()])
+    elif isinstance(dtype, np.dtype) and dtype.kind == "f":
+        numbers = np.asarray(values)
+        given = ~np.isnan(numbers)
+        if not given.any():
+            return np.full(n, None, dtype=object)
+        if _whole_ids(numbers[given]):
+            return _object_array([str(int(v)) if v == v else None for v in numbers.tolist()])
+    return _from_series(_as_text(pd.Series(values, dtype=dtype, copy=False)))
+
+
+def _stripped(items: list[str | None]) -> np.ndarray:
+    # str.strip() removes the same characters as arrow's utf8_trim_whitespace (checked over all of Unicode).
+    return _object_array([None if v is None else (v.strip() or None) for v in items])
+
+
+def _object_array(items: list[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _from_series(text: pd.Series) -> np.ndarray:
+    return _object_array([v if isinstance(v, str) else None for v in text.tolist()])
+
+
+def _fold(text: Text, *, upper: bool) -> Text:
+    """Text in upper or lower case (arrow's Unicode rules; Python's agree on ASCII)."""
+    if isinstance(text, pd.Series):
+        return text.str.upper() if upper else text.str.lower()
+    items = text.tolist()
+    if "".join(filter(None, items)).isascii():
+        if upper:
+            return _object_array([None if v is None else v.upper() for v in items])
+        return _object_array([None if v is None else v.lower() for v in items])
+    return _from_series(_fold(_to_series(text), upper=upper))
+
+
+def _to_series(text: Text) -> pd.Series:
+    """Text as a pandas ``str`` Series (positional index)."""
+    if isinstance(text, pd.Series):
+        return text
+    return pd.Series(_str_array(text), copy=False)
+
+
+def _str_array(text: Text) -> Any:
+    """Text as the pandas ``str`` array a clean table holds."""
+    if isinstance(text, pd.Series):
+        return text.array
+    # What pd.array(text, dtype="str") builds from str and None, at a third of its cost.
+    return pd.arrays.ArrowStringArray(pa.array(text, type=pa.large_string()), dtype=_STR)
+
+
+def _missing(text: Text) -> np.ndarray:
+    if isinstance(text, pd.Series):
+        return text.isna().to_numpy()
+    return np.equal(text, None)  # elementwise: an object array holds str and None only
+
+
+def _take(text: Text, positions: np.ndarray) -> Text:
+    if isinstance(text, pd.Series):
+        # Through the array: Series.iloc costs four times as much on millions of rows.
+        return pd.Series(text.array.take(positions), copy=False)
+    return text[positions]
+
+
+def _at(text: Text, position: int) -> str | None:
+    value = text.iat[position] if isinstance(text, pd.Series) else text[position]
+    return value if isinstance(value, str) else None
+
+
+def _isin(values: Text, allowed: Text | Collection[Any]) -> np.ndarray:
+    """Membership as a bool array; missing values are never members.
+
+    pandas' ``isin`` on arrow-backed text builds a Python object per allowed
+    value (about 0.6 s for 2M rows against 100k ids); pyarrow's takes 0.07 s.
+    For a small object array a Python set is quicker than either.
+    """
+    if isinstance(values, np.ndarray):
+        members = _member_set(allowed)
+        return np.array([v in members for v in values.tolist()], dtype=bool)
+    import pyarrow.compute as pc
+
+    haystack = _haystack(allowed) if isinstance(allowed, tuple) else _arrow_set(allowed)
+    needles = pa.array(values.astype("str")).cast(pa.large_string())
+    found = pc.fill_null(pc.is_in(needles, value_set=haystack), False)
+    return found.to_numpy(zero_copy_only=False)
+
+
+def _member_set(allowed: Any) -> frozenset[str] | set[str]:
+    if isinstance(allowed, tuple):
+        return _vocabulary(allowed)
+    items = allowed.tolist() if isinstance(allowed, (np.ndarray, pd.Series, pd.Index)) else allowed
+    return {v for v in items if isinstance(v, str)}
+
+
+@functools.cache
+def _vocabulary(allowed: tuple[str, ...]) -> frozenset[str]:
+    """A vocabulary of the schema as a set, built once per process."""
+    return frozenset(v for v in allowed if isinstance(v, str))
+
+
+@functools.cache
+def _haystack(allowed: tuple[str, ...]) -> Any:
+    """A vocabulary of the schema as an arrow array, built once per process."""
+    return _arrow_set(allowed)
+
+
+def _arrow_set(allowed: Any) -> Any:
+    return pa.array(pd.Series(allowed, dtype="str").dropna().unique()).cast(pa.large_string())
+
+
+def _repeated(text: Text) -> np.ndarray:
+    """True for each given value that appears more than once (missing values never do)."""
+    if isinstance(text, pd.Series):
+        return (text.duplicated(keep=False) & text.notna()).to_numpy()
+    items = text.tolist()
+    counts = Counter(items)
+    return np.array([v is not None and counts[v] > 1 for v in items], dtype=bool)
+
+
+def _value_counts(text: Text) -> list[tuple[str, int]]:
+    """Given values with their counts, most frequent first, ties in order of first appearance."""
+    if isinstance(text, pd.Series):
+        return [(str(k), int(v)) for k, v in text.value_counts().items()]
+    counts = Counter(text.tolist())  # in order of first appearance
+    counts.pop(None, None)
+    # pandas' value_counts sorts stably by count: the same order.
+    return sorted(counts.items(), key=lambda item: -item[1])
+
+
+def _n_unique(text: Text) -> int:
+    if isinstance(text, pd.Series):
+        return int(text.nunique())
+    return len({v for v in text if v is not None})
+
+
+# ---------------------------------------------------------------------------
+# Instants and counts
+# ---------------------------------------------------------------------------
+
+
+def _parse_timestamps(values: Any, text: Text) -> tuple[np.ndarray, np.ndarray]:
+    """ISO-8601 to UTC: offsets are converted, values without one are read as UTC.
+
+    Returns the instants as ``datetime64[us]`` (UTC, NaT where missing or
+    unparsable) and a mask of the parsed values outside the years
+    :data:`~mqlscore.contract.schema.EARLIEST` to ``LATEST`` (never NaT: a
+    year-1 or year-9999 value is out of range, not unparsable).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        instants, beyond = _native_instants(pd.Series(values, copy=False))
+    elif _missing(text).all():
+        # A column nobody filled in (common in requests): nothing to parse.
+        instants, beyond = np.full(len(text), _NAT), np.zeros(len(text), dtype=bool)
+    elif (micros := _common_iso_micros(text)) is not None:
+        instants, beyond = np.array(micros, dtype="int64").view("datetime64[us]"), np.zeros(len(text), dtype=bool)
+    else:
+        # One call handles mixed offsets and naive values per element (checked on pandas 3.1).
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        beyond = np.zeros(len(text), dtype=bool)
+        if parsed.dtype != _UTC:
+            # A value with nanoseconds makes pandas parse all in nanoseconds, whose range
+            # (1677-2262) turns year 1 or 9999 into NaT: tell those from unparsable text.
+            beyond = _beyond_nanoseconds(parsed, text)
+            parsed = parsed.astype(TIMESTAMP_DTYPE)
+        instants = np.array(parsed.to_numpy(dtype="datetime64[us]"), dtype="datetime64[us]")
+    out_of_range = beyond | (instants < _EARLIEST) | (instants >= _LATEST)
+    return instants, out_of_range
+
+
+def _common_iso_micros(text: Text) -> list[int] | None:
+    """Microseconds since 1970 (UTC) of a few timestamps, NaT where missing; None
+    when some value is not in a common spelling (pandas then parses them all)."""
+    if not isinstance(text, np.ndarray) or len(text) > _COMMON_ISO_MAX:
+        return None
+    out: list[int] = []
+    for value in text.tolist():
+        if value is None:
+            out.append(_NAT_MICROS)
+            continue
+        match = _COMMON_ISO.fullmatch(value)
+        if match is None:
+            return None
+        year, month, day, hour, minute, second, fraction, offset = match.groups()
+        hours, minutes, seconds = int(hour or 0), int(minute or 0), int(second or 0)
+        if hours > 23 or minutes > 59 or seconds > 59:
+            return None
+        try:
+            days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_DAY
+        except ValueError:
+            return None
+        total = days * 86_400 + hours * 3_600 + minutes * 60 + seconds
+        if offset and offset != "Z":
+            offset_hours, offset_minutes = int(offset[1:3]), int(offset[4:6])
+            if offset_hours > 23 or offset_minutes > 59:
+                return None
+            total -= (offset_hours * 3_600 + offset_minutes * 60) * (1 if offset[0] == "+" else -1)
+        out.append(total * 1_000_000 + int((fraction or "").ljust(6, "0")))
+    return out
+
+
+def _native_instants(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Instants of a datetime column (Parquet); naive values are read as UTC."""
+    utc = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    beyond = np.zeros(len(utc), dtype=bool)
+    if utc.dt.unit in ("s", "ms"):
+        # Seconds reach further than microseconds can hold: such values are out of range, not a crash.
+        naive = utc.dt.tz_localize(None).to_numpy()
+        given = ~np.isnat(naive)
+        beyond = given & ((naive < _EARLIEST.astype(naive.dtype)) | (naive >= _LATEST.astype(naive.dtype)))
+        if beyond.any():
+            utc = utc.mask(beyond)
+    instants = utc.astype(TIMESTAMP_DTYPE).to_numpy(dtype="datetime64[us]")
+    return np.array(instants, dtype="datetime64[us]"), beyond
+
+
+def _beyond_nanoseconds(parsed: Any, text: Text) -> np.ndarray:
+    lost = np.isnat(np.asarray(parsed.to_numpy(dtype="datetime64[ns]"))) & ~_missing(text)
+    beyond = np.zeros(len(lost), dtype=bool)
+    if lost.any():
+        positions = np.flatnonzero(lost)
+        texts = [_NANOSECONDS.sub(r"\1", _at(text, p) or "") for p in positions]
+        again = pd.to_datetime(pd.Index(texts, dtype=object), utc=True, format="ISO8601", errors="coerce")
+        again = np.asarray(again.to_numpy(dtype="datetime64[us]"))
+        beyond[positions] = ~np.isnat(again) & ((again < _EARLIEST) | (again >= _LATEST))
+    return beyond
+
+
+def _parse_counts(values: Any, text: Text) -> np.ndarray:
+    """Counts as float64 (NaN where missing or not a number)."""
+    dtype = values.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if isinstance(dtype, np.dtype):
+            return np.asarray(values).astype("float64")
+        return np.array(pd.Series(values, copy=False).astype("float64").to_numpy(), dtype="float64")
+    if isinstance(text, np.ndarray):
+        items = text.tolist()
+        if all(v is None or _PLAIN_COUNT.fullmatch(v) for v in items):
+            return np.array([np.nan if v is None else float(int(v)) for v in items], dtype="float64")
+    numbers = pd.to_numeric(_to_series(text), errors="coerce").astype("float64")
+    return np.array(numbers.to_numpy(), dtype="float64")
+
+
+def _utc_array(instants: np.ndarray) -> Any:
+    """``datetime64[us]`` UTC instants as the pandas array a clean table holds."""
+    return pd.array(instants, dtype=_UTC)
+
+
+def _iso_texts(instants: np.ndarray) -> list[str]:
+    """Instants as ISO-8601 UTC text with ``Z`` (whole seconds unless some value has a fraction)."""
+    micros = instants.astype("int64")
+    unit = "us" if np.any(micros % 1_000_000 != 0) else "s"
+    return [f"{t}Z" for t in np.datetime_as_string(instants.astype(f"datetime64[{unit}]"), unit=unit)]
+
+
+# ---------------------------------------------------------------------------
+# The as-of time
+# ---------------------------------------------------------------------------
+
+
+def _to_utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("us")
+
+
+def parse_as_of(value: str | None) -> pd.Timestamp | None:
+    """Parse an as-of time given by a user: ISO-8601, offset converted, no offset = UTC.
+
+    Returns None for None. Raises ValueError with a readable message otherwise.
+    """
+    if value is None:
+        return None
+    return _parse_as_of_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_as_of_text(text: str) -> pd.Timestamp:
+    # A service passes the same few as-of times again and again; Timestamps are immutable.
+    try:
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        parsed = pd.NaT
+    if pd.isna(parsed):
+        raise ValueError(f"as-of time {text!r} is not an ISO-8601 timestamp (e.g. 2018-06-01 or 2018-06-01T12:00:00Z)")
+    return parsed.as_unit("us")
+
+
+def _coerce_as_of(value: str | pd.Timestamp | Any | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_as_of(value)
+    return _to_utc(value)
+
+
+def _as_instant(ts: pd.Timestamp) -> np.datetime64:
+    """A UTC Timestamp as a ``datetime64[us]`` to compare with parsed instants."""
+    return ts.tz_convert(None).as_unit("us").to_datetime64()
+
+
+def _timestamp(instant: np.datetime64) -> pd.Timestamp:
+    return pd.Timestamp(instant).tz_localize("UTC")
+

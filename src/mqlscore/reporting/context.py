@@ -1,0 +1,136 @@
+"""What the report says beyond the models' evaluations, as one typed object.
+
+:class:`ReportContext` holds the facts of a training run the report and the
+model card print: the registered model, the champion and why, the data window,
+the threshold, the learned half-lives, counts and notes. Every field may be
+absent (a report of evaluations alone is still a report); the writers print
+only what is there. :func:`build_context` fills it from a training run and its
+registration.
+
+Reporting reads a training run through :class:`TrainingRun` (what
+``mqlscore.training.TrainResult`` offers) and a registration through
+:class:`Registered` (``mqlscore.registry.Registration``), so it imports
+neither: training and registration come before reporting, never after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from mqlscore.evaluation import ModelEvaluation
+from mqlscore.features.decay import DecayReport
+from mqlscore.scoring import Attribution, ScoringModel, ThresholdChoice
+
+
+class TrainedCandidate(Protocol):
+    """One model of a training run, as the report reads it."""
+
+    evaluation: ModelEvaluation
+
+
+class TrainingRun(Protocol):
+    """What the report reads from a training run (``mqlscore.training.TrainResult``)."""
+
+    scoring_model: ScoringModel
+    champion: str
+    candidates: Mapping[str, TrainedCandidate]
+    threshold: ThresholdChoice
+    counts: dict[str, int]
+    horizon_days: int
+    data_window: dict[str, str]
+    fingerprint: dict[str, Any]
+    decay: DecayReport | None
+    validation: Any  # ``sample_X`` and ``sample_y``: validation rows to explain the champion on
+
+    def candidate_model(self, name: str) -> ScoringModel:
+        """A learned candidate as a calibrated ``ScoringModel``."""
+
+
+class Registered(Protocol):
+    """What the report reads from a registration (``mqlscore.registry.Registration``)."""
+
+    version: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class DataWindow:
+    """The time span of the training data (ISO-8601 text)."""
+
+    first: str
+    last: str
+    as_of: str
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Rows per table, time range and content hash of the training data."""
+
+    rows: Mapping[str, int]
+    time_range: tuple[str, str]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """The facts of a training run that the report and the model card print."""
+
+    champion: str | None = None  # the evaluation to report on; the first one when absent
+    champion_reason: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None  # None: not registered
+    promotion: str | None = None  # the registry's promotion decision
+    trained_at: str | None = None
+    data_window: DataWindow | None = None
+    horizon_days: int | None = None
+    fingerprint: Fingerprint | None = None
+    threshold: ThresholdChoice | None = None
+    decay: DecayReport | None = None
+    fit_intent_share: Mapping[str, float] | None = None  # "fit"/"intent" -> share of the champion's points
+    features_by_group: Mapping[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    oracle: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # name -> metrics of true probabilities
+    retrain_command: str | None = None
+
+
+def fit_intent_share(attribution: Attribution) -> dict[str, float]:
+    """Share of the mean absolute fit and intent points (the champion's explanation)."""
+    fit = float(np.abs(attribution.fit_points).mean()) if len(attribution.points) else 0.0
+    intent = float(np.abs(attribution.intent_points).mean()) if len(attribution.points) else 0.0
+    total = fit + intent
+    return {"fit": fit / total if total else 0.5, "intent": intent / total if total else 0.5}
+
+
+def build_context(result: TrainingRun, registration: Registered | None = None,
+                  attribution: Attribution | None = None) -> ReportContext:
+    """The context of a training run; ``registration`` names the registered version
+    and the promotion decision; ``attribution`` (the champion's, on validation
+    rows) gives the split between fit and intent."""
+    model = result.scoring_model
+    groups: dict[str, int] = {}
+    for spec in model.builder.specs_:
+        groups[spec.group] = groups.get(spec.group, 0) + 1
+    loss = result.candidates[result.champion].evaluation.metrics["log_loss"]
+    window = result.data_window
+    fp = result.fingerprint
+    return ReportContext(
+        champion=result.champion,
+        champion_reason=f"lowest validation log loss ({loss:.4f}) among the learned models; the hand-set "
+                        "baseline is shown for comparison only",
+        model_name=model.metadata.get("model_name"),
+        model_version=registration.version if registration is not None else None,
+        promotion=registration.decision if registration is not None else None,
+        trained_at=model.metadata.get("trained_at"),
+        data_window=DataWindow(window["first"], window["last"], window["as_of"]),
+        horizon_days=result.horizon_days,
+        fingerprint=Fingerprint(dict(fp["rows"]), tuple(fp["time_range"]), fp["sha256"]),
+        threshold=result.threshold,
+        decay=result.decay,
+        fit_intent_share=fit_intent_share(attribution) if attribution is not None else None,
+        features_by_group=groups,
+        notes=tuple(f"{k.replace('_', ' ')}: {v:,}" for k, v in result.counts.items()),
+    )

@@ -1,0 +1,127 @@
+"""The request and response models of ``POST /score`` (and of the lead card's
+``POST /ui/api/score``), and the made-up lead used by the self-test and the docs."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from mqlscore.contract.schema import TIERS, example_lead
+
+__all__ = ["ActivityIn", "LeadIn", "LeadScore", "Notice", "Reason", "ScoreRequest", "ScoreResponse",
+           "example_lead"]
+
+
+def _id_text(value: Any) -> Any:
+    """Identifiers may arrive as JSON numbers: 7 and 7.0 mean "7" (as in the contract)."""
+    if isinstance(value, bool):
+        return value  # rejected by the str type below
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value == int(value) else repr(value)
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(_id_text)]
+Count = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
+Tier = Literal[TIERS]  # type: ignore[valid-type]
+
+
+class _In(BaseModel):
+    # Never echo input values in validation errors: they may be personal data.
+    model_config = ConfigDict(hide_input_in_errors=True, extra="allow")
+
+
+class ActivityIn(_In):
+    """One engagement event of a lead (the contract's activities table, without ``lead_id``)."""
+
+    occurred_at: str = Field(description="ISO-8601 timestamp; an offset is converted, none means UTC.")
+    activity_type: str = Field(description="e.g. page_view, demo_request, baa_request; unknown types are scored "
+                                           "as 'other' activity.")
+    detail: str | None = Field(None, description="URL path of a page view, or the asset, event or webinar name.")
+
+
+class LeadIn(_In):
+    """One lead: the contract's lead fields and its activities. Other fields are kept as
+    candidate features (numbers, text, booleans), as in a CRM export."""
+
+    lead_id: Identifier = Field(description="Unique within the request.")
+    created_at: str = Field(description="ISO-8601 timestamp of the lead's creation.")
+    account_id: Identifier | None = Field(None, description="Leads sharing an account_id in one request are "
+                                                            "that account's buying group.")
+    company_name: str | None = None
+    email: str | None = Field(None, description="Only its domain type (free-mail or corporate) is used.")
+    job_title: str | None = Field(None, description="Parsed into persona, seniority and committee role.")
+    org_type: str | None = None
+    employee_count: Count = None
+    bed_count: Count = None
+    covered_lives: Count = None
+    country: str | None = None
+    state: str | None = None
+    ehr_vendor: str | None = None
+    lead_source: str | None = None
+    activities: list[ActivityIn] = Field(default_factory=list)
+
+
+class ScoreRequest(BaseModel):
+    """The body of ``POST /score``."""
+
+    model_config = ConfigDict(hide_input_in_errors=True, extra="forbid")
+
+    leads: list[LeadIn] = Field(min_length=1, description="The leads to score; leads sharing an account_id are "
+                                                          "one buying group.")
+    as_of: str | None = Field(None, description="ISO-8601 moment to score at; default: the moment of the request. "
+                                                "What is dated after it has not happened yet: such activities are "
+                                                "ignored and such leads are not scored (both named in warnings).")
+    reasons: bool = Field(True, description="Explain each score (false skips the cost of the explanation).")
+
+
+class Reason(BaseModel):
+    """One business signal's part of the score."""
+
+    signal: str
+    group: Literal["fit", "intent"]
+    text: str
+    points: float
+    sign: Literal["+", "-"]
+
+
+class LeadScore(BaseModel):
+    """The score of one lead."""
+
+    lead_id: str
+    probability: float = Field(description="Calibrated probability of becoming an SQL within the horizon.")
+    score: float = Field(description="0-100; +10 points doubles the odds.")
+    tier: Tier
+    is_mql: bool
+    base_points: float | None = Field(None, description="Points of an average lead; base + fit + intent = score "
+                                                        "before clipping to 0-100.")
+    fit_points: float | None = None
+    intent_points: float | None = None
+    reasons: list[Reason] | None = Field(None, description="Largest signals first (omitted with reasons=false).")
+    reasons_text: str | None = None
+    model_name: str
+    model_version: str
+
+
+class Notice(BaseModel):
+    """Something the data contract noticed but that did not stop scoring (an activity
+    dated after ``as_of`` ignored, a value outside a known list kept, ...)."""
+
+    field: str
+    message: str
+
+
+class ScoreResponse(BaseModel):
+    """What ``POST /score`` returns."""
+
+    as_of: str = Field(description="The moment the leads were scored at (UTC).")
+    model_name: str
+    model_version: str
+    scores: list[LeadScore]
+    warnings: list[Notice] = Field(default_factory=list, description="What the data contract set aside or noticed "
+                                                                     "(by field path); empty when nothing.")
+

@@ -1,0 +1,252 @@
+"""Shared by the service, lead card and server tests: the test key and model name,
+one trained and registered model per session, request payloads and the bad inputs
+every way in must refuse, batch/service parity checks, and ``mqlscore build`` /
+``mqlscore serve`` run as real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mqlscore.config import Settings, TrainConfig
+from mqlscore.contract import load_folder
+from mqlscore.contract.schema import example_lead
+from mqlscore.features import open_leads_at
+
+KEY = "test-key-0123456789abcdefghijklmnop"
+MODEL_NAME = "mql-svc"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def trained_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
+    """Train once per session into a temporary SQLite MLflow store (cached on disk):
+    ``<dir>/mlflow.db`` holds ``models:/mql-svc@champion``, ``<dir>/scoring_model`` its copy."""
+    # MQLSCORE_SERVICE_TEST_STORE keeps the trained store between runs while developing.
+    root = Path(os.environ.get("MQLSCORE_SERVICE_TEST_STORE") or tmp_path_factory.getbasetemp() / "service-model")
+    if (root / "done").is_file():
+        return root
+    from mqlscore.training import register, train
+
+    root.mkdir(parents=True, exist_ok=True)
+    old_uri, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.chdir(root)  # MLflow's artifacts land beside the store
+    try:
+        settings = Settings(train=TrainConfig(estimate_half_lives=False, model_name=MODEL_NAME))
+        dataset = load_folder(demo_export)
+        result = train(dataset, settings)
+        register(result, dataset, settings)
+        result.scoring_model.save(root / "scoring_model")
+    finally:
+        os.chdir(cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+    (root / "done").write_text("ok")
+    return root
+
+
+def plain(value: Any) -> Any:
+    """A table value as JSON would carry it (missing as None, times as ISO text)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def lead_payloads(dataset: Any, ids: Any) -> list[dict[str, Any]]:
+    """Leads of a validated export as request JSON, each with its activities."""
+    wanted = set(ids)
+    leads = dataset.leads[dataset.leads["lead_id"].isin(wanted)]
+    acts = dataset.activities[dataset.activities["lead_id"].isin(wanted)]
+    by_lead = {k: g for k, g in acts.groupby("lead_id")}
+    out = []
+    for row in leads.to_dict("records"):
+        item = {k: plain(v) for k, v in row.items()}
+        group = by_lead.get(row["lead_id"])
+        item["activities"] = [] if group is None else [
+            {"occurred_at": t.isoformat(), "activity_type": a, "detail": plain(d)}
+            for t, a, d in zip(group["occurred_at"], group["activity_type"], group["detail"])]
+        out.append(item)
+    return out
+
+
+def parity_case(dataset: Any, n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``n`` leads open at the export's as-of time, and a request holding them with
+    every lead of their accounts (the buying groups batch scoring sees)."""
+    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of).sample(n, random_state=seed)
+    accounts = dataset.leads.loc[dataset.leads["lead_id"].isin(rows["lead_id"]), "account_id"].dropna().unique()
+    ids = set(rows["lead_id"]) | set(dataset.leads.loc[dataset.leads["account_id"].isin(accounts), "lead_id"])
+    return rows.reset_index(drop=True), lead_payloads(dataset, ids)
+
+
+def assert_same_scores(service_scores: list[dict[str, Any]], batch: pd.DataFrame) -> None:
+    """Service output equals batch scoring to float tolerance, reasons included."""
+    by_id = {s["lead_id"]: s for s in service_scores}
+    assert set(batch["lead_id"]) <= set(by_id)
+    for row in batch.to_dict("records"):
+        got = by_id[row["lead_id"]]
+        for col in ("probability", "score", "base_points", "fit_points", "intent_points"):
+            assert got[col] == pytest.approx(row[col], rel=1e-12, abs=1e-12), (row["lead_id"], col)
+        assert got["tier"] == row["tier"] and got["is_mql"] == bool(row["is_mql"])
+        assert [(r["signal"], r["text"], r["points"], r["sign"]) for r in got["reasons"]] == \
+            [(r["signal"], r["text"], r["points"], r["sign"]) for r in row["reasons"]]
+        assert got["model_name"] == row["model_name"] and got["model_version"] == row["model_version"]
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def lead(**changes: Any) -> dict[str, Any]:
+    """The example lead with some fields changed."""
+    lead = example_lead()
+    lead.update(changes)
+    return lead
+
+
+def many_leads(n: int) -> list[dict[str, Any]]:
+    """``n`` minimal leads."""
+    return [{"lead_id": f"L{i}", "created_at": "2026-01-01T00:00:00Z"} for i in range(n)]
+
+
+BAD_INPUTS = [
+    # (name, body, status, field)
+    ("malformed JSON", b'{"leads": [', 400, "body"),
+    ("not an object", b"[1, 2]", 400, "body"),
+    ("empty list", {"leads": []}, 400, "leads"),
+    ("no leads key", {"lead": [lead()]}, 400, "leads"),
+    ("unknown top-level key", {"leads": [lead()], "asof": "2026-01-01"}, 400, "asof"),
+    ("missing lead_id", {"leads": [lead(), {"created_at": "2026-01-01T00:00:00Z"}]}, 400, "leads[1].lead_id"),
+    ("missing created_at", {"leads": [{"lead_id": "L1"}]}, 400, "leads[0].created_at"),
+    ("wrong type: count", {"leads": [lead(employee_count="many")]}, 400, "leads[0].employee_count"),
+    ("wrong type: activities", {"leads": [lead(activities={"a": 1})]}, 400, "leads[0].activities"),
+    ("wrong type: activity", {"leads": [lead(activities=[{"occurred_at": 5, "activity_type": "page_view"}])]},
+     400, "leads[0].activities[0].occurred_at"),
+    ("wrong type: reasons", {"leads": [lead()], "reasons": "please"}, 400, "reasons"),
+    ("empty lead_id", {"leads": [lead(lead_id="  ")]}, 422, "leads[0].lead_id"),
+    ("duplicate lead_id", {"leads": [lead(), lead()]}, 422, "leads[1].lead_id"),
+    ("unparsable created_at", {"leads": [lead(created_at="05/01/2026")]}, 422, "leads[0].created_at"),
+    ("unparsable occurred_at", {"leads": [lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "page_view"},
+        {"occurred_at": "2026-01-02", "activity_type": "page_view"},
+        {"occurred_at": "last tuesday", "activity_type": "demo_request"}])]},
+     422, "leads[0].activities[2].occurred_at"),
+    ("only lead created after as_of", {"leads": [lead(activities=[])], "as_of": "2026-01-01T00:00:00Z"}, 422,
+     "leads"),
+    ("unparsable as_of", {"leads": [lead()], "as_of": "soon"}, 422, "as_of"),
+    ("as_of out of range", {"leads": [lead()], "as_of": "2500-01-01T00:00:00Z"}, 422, "as_of"),
+    ("activity out of range", {"leads": [lead(activities=[
+        {"occurred_at": "0001-01-01T00:00:00Z", "activity_type": "page_view"}])]},
+     422, "leads[0].activities[0].occurred_at"),
+    ("created_at out of range", {"leads": [lead(created_at="1600-01-01", activities=[])]}, 422,
+     "leads[0].created_at"),
+    ("empty activity_type", {"leads": [lead(activities=[{"occurred_at": "2026-01-02T00:00:00Z",
+                                                          "activity_type": ""}])]},
+     422, "leads[0].activities[0].activity_type"),
+    ("negative count", {"leads": [lead(bed_count=-3)]}, 422, "leads[0].bed_count"),
+    ("fractional count", {"leads": [lead(employee_count=10.5)]}, 422, "leads[0].employee_count"),
+    ("nested extra field", {"leads": [lead(crm={"owner": "x"})]}, 422, "leads[0].crm"),
+    ("too many leads", {"leads": many_leads(2_001)}, 422, "leads"),
+    ("too many activities", {"leads": [lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "email_open"}] * 1_001)]},
+     422, "leads[0].activities"),
+]
+
+
+# Scored, with a warning naming the field: what is dated after as_of has not happened
+# yet when the lead is scored (the one rule of the contract, batch and MLflow model too).
+WARNED_INPUTS = [
+    # (name, body, field)
+    ("activity after as_of", {"leads": [lead()], "as_of": "2026-01-21T00:00:00Z"},
+     "leads[0].activities[2].occurred_at"),
+    ("activity in the future of now", {"leads": [lead(activities=[
+        {"occurred_at": "2150-01-01T00:00:00Z", "activity_type": "demo_request"}])]},
+     "leads[0].activities[0].occurred_at"),
+    ("one of two leads created after as_of", {"leads": [lead(), lead(lead_id="L-LATER", created_at="2026-03-01")],
+                                              "as_of": "2026-02-01T00:00:00Z"}, "leads[1].created_at"),
+    ("unknown org_type", {"leads": [lead(org_type="space_agency")], "as_of": "2026-02-01T00:00:00Z"},
+     "leads[0].org_type"),
+]
+
+
+BIN = Path(sys.executable).parent
+# Anything that tries the network during the build fails fast instead of hanging.
+OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+           "NO_PROXY": "127.0.0.1,localhost", "UV_OFFLINE": "1", "PIP_NO_INDEX": "1"}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(home: Path, store: Path) -> dict[str, str]:
+    """The server's environment: BentoML and MLflow in temporary folders, nothing inherited from MQLSCORE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MQLSCORE_", "BENTOML_"))}
+    env.update({"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+                "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def build(store: Path, home: Path, config: Path, model_name: str) -> dict[str, Any]:
+    """``mqlscore build`` against the registry in ``store``, with the network cut off."""
+    config.write_text(f"train:\n  model_name: {model_name}\nservice:\n  max_leads_per_request: 2000\n")
+    env = {**base_env(home, store), **OFFLINE}
+    t0 = time.perf_counter()
+    done = subprocess.run([str(BIN / "mqlscore"), "build", "--config", str(config)], env=env, cwd=config.parent,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {"home": home, "env": base_env(home, store), "seconds": time.perf_counter() - t0,
+            "output": done.stdout + done.stderr}
+
+
+def serve(built: dict[str, Any], key: str, extra_args: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    """``mqlscore serve`` (which becomes ``bentoml serve``) on a free port until the generator is closed."""
+    import httpx
+    import pytest
+
+    port = free_port()
+    env = {**built["env"], "MQLSCORE_API_KEY": key}
+    log = built["home"] / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "mqlscore"), "serve", "--port", str(port), "--workers", "1",
+                                 *extra_args], env=env, cwd=built["home"], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
+    try:
+        yield {"url": url, "log": log, "proc": proc}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

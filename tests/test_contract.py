@@ -510,3 +510,146 @@ def test_validate_tables_accepts_frames_built_in_memory() -> None:
     leads = pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "later"]})
     with pytest.raises(ContractError, match=r"row 2 lead_id=b"):
         validate_tables({"leads": leads})
+
+
+# --- timestamps the contract cannot take ----------------------------------------------
+
+OUT_OF_RANGE_INPUTS = {
+    "created_at before 1900": (
+        dict(leads=edit(LEADS, "2024-01-02,", "1899-12-31T23:59:59Z,")),
+        "leads.created_at",
+        ["row 3 lead_id=L2 value='1899-12-31T23:59:59Z'"],
+    ),
+    "created_at in 2200": (
+        dict(leads=edit(LEADS, "2024-01-02,", "2200-01-01,")),
+        "leads.created_at",
+        ["row 3 lead_id=L2 value='2200-01-01'"],
+    ),
+    "created_at before 1900 in UTC only": (
+        dict(leads=edit(LEADS, "2024-01-02,", "1900-01-01T00:30:00+01:00,")),
+        "leads.created_at",
+        ["row 3 lead_id=L2 value='1900-01-01T00:30:00+01:00'"],
+    ),
+    "occurred_at in year 1": (
+        dict(activities=edit(ACTIVITIES, "2024-01-07T12:00:00Z", "0001-01-01T00:00:00Z")),
+        "activities.occurred_at",
+        ["row 4 lead_id=L2 value='0001-01-01T00:00:00Z'"],
+    ),
+    "sql_at in year 9999": (
+        dict(outcomes=edit(OUTCOMES, "L1,2024-02-01T00:00:00Z", "L1,9999-12-31T23:59:59Z")),
+        "outcomes.sql_at",
+        ["row 2 lead_id=L1 value='9999-12-31T23:59:59Z'"],
+    ),
+    "disqualified_at in year 9999": (
+        dict(outcomes=edit(OUTCOMES, "L2,,2024-02-15T00:00:00Z", "L2,,9999-01-01")),
+        "outcomes.disqualified_at",
+        ["row 3 lead_id=L2 value='9999-01-01'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OUT_OF_RANGE_INPUTS))
+def test_a_timestamp_outside_1900_to_2199_is_an_error_naming_table_column_and_rows(tmp_path: Path, case: str) -> None:
+    tables, where, rows = OUT_OF_RANGE_INPUTS[case]
+    with pytest.raises(ContractError) as caught:
+        load_folder(make_folder(tmp_path, **tables))
+    problem = next(p for p in caught.value.report.errors if p.location == where)
+    assert problem.message == "1 row with a timestamp outside the years 1900-2199"
+    assert problem.count == 1
+    assert f"{where}: 1 row with a timestamp outside the years 1900-2199 ({rows[0]})" in str(caught.value)
+    assert len(caught.value.report.errors) == 1  # not also "unparsable"
+
+
+@pytest.mark.parametrize("case", list(OUT_OF_RANGE_INPUTS))
+def test_lenient_mode_sets_out_of_range_timestamps_aside(tmp_path: Path, case: str) -> None:
+    tables, where, rows = OUT_OF_RANGE_INPUTS[case]
+    table, column = where.split(".")
+    data = load_folder(make_folder(tmp_path, **tables), lenient=True)
+    rejected = data.rejects[(data.rejects["table"] == table) & (data.rejects["column"] == column)]
+    assert rejected["row"].tolist() == [int(rows[0].split()[1])]
+    assert rejected["reason"].tolist() == ["timestamp outside the years 1900-2199"]
+    assert data.leads["created_at"].between("1900-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z").all()
+
+
+def test_the_first_and_last_instants_of_the_range_are_taken(tmp_path: Path) -> None:
+    leads = edit(edit(LEADS, "2024-01-02,", "1900-01-01T00:00:00Z,"), "L3,2024-01-03T10:00:00+02:00",
+                 "L3,2199-12-31T23:59:59.999999Z")
+    data = load_folder(make_folder(tmp_path, leads=leads, outcomes=None), as_of="2199-12-31T23:59:59.999999Z")
+    assert data.report.ok
+    assert data.leads["created_at"].min() == pd.Timestamp("1900-01-01T00:00:00Z")
+    assert data.leads["created_at"].max() == pd.Timestamp("2199-12-31T23:59:59.999999Z")
+
+
+def test_year_1_and_9999_are_out_of_range_even_beside_nanosecond_values() -> None:
+    # A value with nanoseconds makes pandas parse the column in nanoseconds (years
+    # 1677-2262): years 1 and 9999 must still be found out of range, not unparsable.
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c", "d"],
+            "created_at": ["2024-01-01T00:00:00.123456789Z", "0001-01-01", "9999-12-31T23:59:59.999999999Z", "x"],
+        }
+    )
+    with pytest.raises(ContractError) as caught:
+        validate_tables({"leads": leads})
+    errors = {p.message: p for p in caught.value.report.errors}
+    assert [e["row"] for e in errors["2 rows with a timestamp outside the years 1900-2199"].examples] == [2, 3]
+    assert [e["row"] for e in errors["1 row with an unparsable timestamp"].examples] == [4]
+
+
+def test_native_timestamps_out_of_range_are_errors_not_crashes() -> None:
+    created = np.array(["2024-01-01", "0001-01-01", "9999-12-31", "300000-01-01"], dtype="datetime64[s]")
+    leads = pd.DataFrame({"lead_id": ["a", "b", "c", "d"], "created_at": created})
+    with pytest.raises(ContractError) as caught:
+        validate_tables({"leads": leads})
+    (problem,) = caught.value.report.errors
+    assert problem.location == "leads.created_at"
+    assert problem.message == "3 rows with a timestamp outside the years 1900-2199"
+    data = validate_tables({"leads": leads}, lenient=True)
+    assert data.leads["lead_id"].tolist() == ["a"]
+    assert data.rejects["row"].tolist() == [2, 3, 4]
+
+
+# --- examples per problem ------------------------------------------------------------
+
+
+def test_max_examples_lists_more_offending_rows(tmp_path: Path) -> None:
+    leads = LEADS + "".join(f"L1,2024-01-0{i},,,,,,\n" for i in range(1, 8))
+    activities = ACTIVITIES + "".join(f"X{i},2024-01-05,page_view,\n" for i in range(8))
+    folder = make_folder(tmp_path, leads=leads, activities=activities)
+    with pytest.raises(ContractError) as caught:
+        load_folder(folder, max_examples=20)
+    problem = caught.value.report.errors[0]
+    assert problem.count == 8 and [e["row"] for e in problem.examples] == [2, 5, 6, 7, 8, 9, 10, 11]
+    assert not str(problem).endswith(", ...)")
+    unknown = next(p for p in caught.value.report.warnings if p.location == "activities.lead_id")
+    assert len(unknown.examples) == unknown.count == 8
+    with pytest.raises(ContractError) as caught:
+        validate_tables(read_tables(folder), max_examples=0)
+    assert caught.value.report.errors[0].examples == [] and caught.value.report.errors[0].count == 8
+
+
+def test_max_examples_must_be_a_whole_number_not_below_zero() -> None:
+    leads = pd.DataFrame({"lead_id": ["a"], "created_at": ["2024-01-01"]})
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="max_examples"):
+            validate_tables({"leads": leads}, max_examples=bad)
+
+
+# --- inputs that used to crash validation -------------------------------------------
+
+
+def test_outcomes_of_unknown_leads_only_are_a_warning(tmp_path: Path) -> None:
+    data = load_folder(make_folder(tmp_path, outcomes="lead_id,sql_at\nGHOST,2024-02-01\n"))
+    assert data.outcomes.empty and data.report.ok
+    assert "1 row of unknown leads set aside" in str(data.report.warnings[0])
+
+
+def test_an_outcomes_table_without_rows_is_empty(tmp_path: Path) -> None:
+    data = load_folder(make_folder(tmp_path, outcomes="lead_id,sql_at\n"))
+    assert data.outcomes.empty and data.report.rows_kept["outcomes"] == 0
+
+
+def test_a_count_too_large_for_an_integer_is_kept_as_a_number() -> None:
+    leads = pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01"] * 2, "employee_count": [1e20, 3.0]})
+    data = validate_tables({"leads": leads})
+    assert data.leads["employee_count"].tolist() == [1e20, 3.0]

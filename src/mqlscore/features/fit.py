@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mqlscore.contract import PERSONAL_COLUMNS
+from mqlscore.contract.schema import LEAD_COLUMNS, PERSONAL_COLUMNS
 
 FREE_MAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "outlook.com", "hotmail.com",
@@ -32,11 +32,7 @@ US_REGIONS: dict[str, str] = {
 
 # Columns of the contract that are not generic features: identifiers, display
 # fields and personal data. The contract's own fields get dedicated features.
-CONTRACT_LEAD_COLUMNS = frozenset({
-    "lead_id", "created_at", "account_id", "company_name", "email", "job_title", "org_type", "employee_count",
-    "bed_count", "covered_lives", "country", "state", "ehr_vendor", "lead_source",
-})
-NOT_FEATURES = CONTRACT_LEAD_COLUMNS | PERSONAL_COLUMNS | frozenset({
+NOT_FEATURES = frozenset(LEAD_COLUMNS) | PERSONAL_COLUMNS | frozenset({
     "phone_number", "linkedin_url", "address", "street", "zip", "postal_code", "ip_address", "owner",
     "owner_id", "lead_owner",
 })

@@ -180,11 +180,6 @@ class GBMModel:
         contrib = self._predict(X, pred_contrib=True)
         return contrib[:, :-1], contrib[:, -1]
 
-    def importance(self) -> pd.Series:
-        """Total gain per feature."""
-        gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
-        return pd.Series(gain, index=self.feature_names_).sort_values(ascending=False)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the booster as LightGBM's own text format."""
         return {"booster": self.booster_.model_to_string(num_iteration=self.best_iteration_),

@@ -89,13 +89,10 @@ class ProcessParams:
     in_market_end_per_day: float = 1 / 100
     in_market_boost: float = 3.0
     interest_floor: float = 0.12
-    campaign_weekday: int = 2
     open_base: float = 0.05
     open_per_engagement: float = 0.20
     click_given_open: float = 0.18
     unsubscribe_given_no_open: float = 0.003
-    webinar_every_days: int = 14
-    webinar_offset: int = 9
     webinar_attend_rate: float = 0.5
     booth_rate: float = 0.006
     next_stage_boost: float = 3.0

@@ -266,4 +266,3 @@ WEBINARS = (
 )
 # (name, month, first day, length in days)
 CONFERENCES = (("ViVE", 2, 16, 3), ("HIMSS", 3, 10, 4), ("AHIP", 6, 16, 3), ("HLTH", 10, 19, 4))
-UNKNOWN_ACTIVITY_TYPE = "g2_intent_surge"

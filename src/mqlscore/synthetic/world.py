@@ -121,12 +121,6 @@ def _company_names(org: np.ndarray, rng: np.random.Generator) -> tuple[list[str]
     return names, domains
 
 
-def draw_lead_counts(accounts: Accounts, n_leads_total: float, rng: np.random.Generator) -> np.ndarray:
-    """Leads per account over the whole simulated window (Poisson arrivals)."""
-    w = accounts.frame["arrival_weight"].to_numpy()
-    return rng.poisson(n_leads_total * w / w.sum())
-
-
 def account_daily_rates(accounts: Accounts, n_leads_total: float, total_days: int) -> np.ndarray:
     """Expected new leads per day per account (used to draw future arrivals)."""
     w = accounts.frame["arrival_weight"].to_numpy()

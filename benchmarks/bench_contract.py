@@ -12,8 +12,10 @@ in ``data/bench/``, or given with ``--exports DIR,DIR``) and are timed as the
 best of ``--repeats`` runs, reading included (``load_folder``) and not
 (``validate_tables`` on tables read once). With ``--baseline FILE`` an older
 contract module (e.g. ``git show REV:src/mqlscore/contract.py > old.py``) is
-timed side by side on the same inputs. Prints a table and writes
-``benchmarks/results/contract.json``.
+timed side by side on the same inputs. A last table times requests of 50 to
+350 leads down both of the contract's paths (value by value, column by
+column), which is where ``SMALL_INPUT_ROWS`` comes from. Prints the tables and
+writes ``benchmarks/results/contract.json``.
 """
 
 from __future__ import annotations
@@ -149,25 +151,39 @@ def main() -> None:
     if baseline is not None:
         modules = {"baseline": baseline, "current": contract}
 
-    small = []
+    # Where value-by-value validation stops paying: each size down both paths.
+    import mqlscore.contract.validate as validate_module
+
+    crossover: list[dict[str, Any]] = []
+    default_bound = validate_module.SMALL_INPUT_ROWS
+    for n_leads in (50, 150, 250, 350):
+        request = request_tables(n_leads, 20)
+        point: dict[str, Any] = {"leads": n_leads, "rows": sum(len(f) for f in request.values())}
+        for path, bound in (("value_by_value", 10**9), ("column_by_column", 0)):
+            validate_module.SMALL_INPUT_ROWS = bound
+            point[f"{path}_ms"] = median_ms(lambda t=request: contract.validate_tables(t, as_of=AS_OF), budget_s=0.5)
+        validate_module.SMALL_INPUT_ROWS = default_bound
+        crossover.append(point)
+
+    small: list[dict[str, Any]] = []
     for label, spec, target in SMALL_CASES:
-        tables = request_tables(**spec)
-        row: dict[str, Any] = {"input": label, "rows": sum(len(f) for f in tables.values()), "target_ms": target}
+        request = request_tables(**spec)
+        row: dict[str, Any] = {"input": label, "rows": sum(len(f) for f in request.values()), "target_ms": target}
         for name, module in modules.items():
-            row[f"{name}_ms"] = median_ms(lambda m=module: m.validate_tables(tables, as_of=AS_OF))
+            row[f"{name}_ms"] = median_ms(lambda m=module, t=request: m.validate_tables(t, as_of=AS_OF))
         small.append(row)
 
     folders = [Path(p) for p in args.exports.split(",")] if args.exports else \
         [export(int(n)) for n in args.sizes.split(",") if n]
-    large = []
+    large: list[dict[str, Any]] = []
     for folder in folders:
         tables = contract.read_tables(folder)
-        row = {"input": str(folder), "leads": len(tables["leads"]),
-               "rows": sum(len(f) for f in tables.values())}
+        big: dict[str, Any] = {"input": str(folder), "leads": len(tables["leads"]),
+                               "rows": sum(len(f) for f in tables.values())}
         for name, module in modules.items():
-            row[f"{name}_validate_s"] = best_s(lambda m=module: m.validate_tables(tables), args.repeats)
-            row[f"{name}_load_s"] = best_s(lambda m=module: m.load_folder(folder), args.repeats)
-        large.append(row)
+            big[f"{name}_validate_s"] = best_s(lambda m=module, t=tables: m.validate_tables(t), args.repeats)
+            big[f"{name}_load_s"] = best_s(lambda m=module, f=folder: m.load_folder(f), args.repeats)
+        large.append(big)
         del tables
 
     names = list(modules)
@@ -179,10 +195,15 @@ def main() -> None:
     if large:
         cells = " ".join(f"{n + ' validate s':>19} {n + ' load s':>15}" for n in names)
         print(f"\n{'export':<44} {'rows':>9} {cells}")
-        for row in large:
-            cells = " ".join(f"{row[n + '_validate_s']:>19.2f} {row[n + '_load_s']:>15.2f}" for n in names)
-            print(f"{Path(row['input']).name + ' (' + format(row['leads'], ',') + ' leads)':<44} {row['rows']:>9,} "
+        for big in large:
+            cells = " ".join(f"{big[n + '_validate_s']:>19.2f} {big[n + '_load_s']:>15.2f}" for n in names)
+            print(f"{Path(big['input']).name + ' (' + format(big['leads'], ',') + ' leads)':<44} {big['rows']:>9,} "
                   f"{cells}")
+    print(f"\n{'leads x 20 activities':<22} {'rows':>7} {'value by value ms':>18} {'column by column ms':>20}"
+          f"   (SMALL_INPUT_ROWS = {default_bound:,})")
+    for point in crossover:
+        print(f"{point['leads']:<22,} {point['rows']:>7,} {point['value_by_value_ms']:>18.2f} "
+              f"{point['column_by_column_ms']:>20.2f}")
     for row in small:
         if row["target_ms"]:
             met = row["current_ms"] <= row["target_ms"]
@@ -190,7 +211,8 @@ def main() -> None:
                   f"{'met' if met else 'NOT met'}")
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": "contract", "machine": platform.platform(), "cpus": os.cpu_count(),
-               "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "baseline": args.baseline, "small": small, "large": large}
+               "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "baseline": args.baseline, "small": small, "large": large,
+               "crossover": {"small_input_rows": default_bound, "rows": crossover}}
     (RESULTS / "contract.json").write_text(json.dumps(payload, indent=2))
     print(f"results written to {RESULTS / 'contract.json'}")
 

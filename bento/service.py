@@ -23,6 +23,7 @@ import bentoml  # noqa: E402
 from mqlscore.serving.batching import Batcher  # noqa: E402
 from mqlscore.serving.engine import ScoringEngine  # noqa: E402
 from mqlscore.serving.guard import GuardMiddleware  # noqa: E402
+from mqlscore.serving.openapi import OpenAPIDocument  # noqa: E402
 from mqlscore.serving.routes import model_routes  # noqa: E402
 from mqlscore.serving.schemas import LeadIn, ScoreRequest, ScoreResponse  # noqa: E402
 from mqlscore.serving.startup import building, model_tag, start_engine, workers_from_env  # noqa: E402
@@ -57,6 +58,9 @@ class MQLScore:
 
 
 MQLScore.add_asgi_middleware(GuardMiddleware)
+# GET /docs.json: BentoML's OpenAPI document with the error answers, limits and key schemes of
+# POST /score (BentoML cannot declare them; see mqlscore.serving.openapi).
+MQLScore.add_asgi_middleware(OpenAPIDocument, service=MQLScore, config=lambda: _engine().config)
 
 
 if not building():

@@ -163,6 +163,30 @@ BAD_INPUTS = [
     ("too many activities", {"leads": [lead(activities=[
         {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "email_open"}] * 1_001)]},
      422, "leads[0].activities"),
+    # reasons is a strict boolean; ids are never empty (issue 11, 12)
+    ("reasons as a word", {"leads": [lead()], "reasons": "yes"}, 400, "reasons"),
+    ("reasons as a number", {"leads": [lead()], "reasons": 0}, 400, "reasons"),
+    ("empty lead_id text", {"leads": [lead(lead_id="")]}, 400, "leads[0].lead_id"),
+    # fields outside the contract are bounded (issue 11, defect 1: the service's default limits)
+    ("too many extra fields on a lead", {"leads": [lead(**{f"crm_field_{k}": k for k in range(51)})]}, 422,
+     "leads[0]"),
+    ("too many extra fields on an activity", {"leads": [lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "page_view",
+         **{f"utm_{k}": "x" for k in range(51)}}])]},
+     422, "leads[0].activities[0]"),
+    ("too many distinct extra fields in a request", {"leads": [
+        lead(lead_id=f"L{i}", **{f"crm_{i}_{k}": k for k in range(41)}) for i in range(5)]}, 422, "leads[4].crm_4_36"),
+    ("extra field name too long", {"leads": [lead(**{"x" * 65: 1})]}, 422, 'leads[0]["' + "x" * 40 + '\u2026"]'),
+    ("text too long", {"leads": [lead(job_title="Director " * 223)]}, 422, "leads[0].job_title"),
+    ("text too long in an extra field", {"leads": [lead(notes="n" * 2_001)]}, 422, "leads[0].notes"),
+    ("text too long in an activity", {"leads": [lead(activities=[
+        {"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "page_view", "detail": "/" + "p" * 2_000}])]},
+     422, "leads[0].activities[0].detail"),
+    # field names are echoed escaped and cut, never as markup (issue 11, defect 11)
+    ("markup as a top-level key", {"leads": [lead()], "<img src=x onerror=alert(1)>": 1}, 400,
+     '"\\u003cimg src=x onerror=alert(1)\\u003e"'),
+    ("markup as a nested extra field", {"leads": [lead(**{"<img src=x onerror=alert(1)>": {"a": 1}})]}, 422,
+     'leads[0]["\\u003cimg src=x onerror=alert(1)\\u003e"]'),
 ]
 
 
@@ -180,6 +204,57 @@ WARNED_INPUTS = [
     ("unknown org_type", {"leads": [lead(org_type="space_agency")], "as_of": "2026-02-01T00:00:00Z"},
      "leads[0].org_type"),
 ]
+
+
+def load_service(store: Path, limits: Any) -> Iterator[Any]:
+    """``bento/service.py`` imported with the trained model in the BentoML store (``BENTOML_HOME``
+    must be a temporary folder, set before bentoml is imported), the service settings
+    ``limits`` built into it and the test key set; everything undone when the generator
+    is closed."""
+    import importlib.util
+
+    import bentoml
+
+    from mqlscore.scoring import ScoringModel
+    from mqlscore.serving import auth, engine, startup
+
+    with bentoml.models.create("mqlscore-service", labels={"registered_version": "1"}) as stored:
+        model = ScoringModel.load(store / "scoring_model")
+        model.metadata.update(model_name=MODEL_NAME, model_version="1")
+        model.save(Path(stored.path) / engine.SCORING_MODEL_DIR)
+        (Path(stored.path) / engine.SERVICE_CONFIG_FILE).write_text(limits.model_dump_json())
+    env = {auth.API_KEY_ENV: KEY, startup.MODEL_TAG_ENV: str(stored.tag)}
+    old = {k: os.environ.get(k) for k in (*env, auth.DEV_ENV)}
+    os.environ.update(env)
+    os.environ.pop(auth.DEV_ENV, None)
+    try:
+        spec = importlib.util.spec_from_file_location("mqlscore_bento_service", REPO / "bento" / "service.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        startup.forget_engines()
+
+
+def forget_bentoml_metrics() -> None:
+    """Let another BentoML app serve in this process: BentoML registers its request metrics
+    (``bentoml_service_*``) in prometheus_client's process-wide registry when an app serves its
+    first request, and a second app (another test module's) would fail registering them again
+    (``DuplicateTimeseries``). prometheus_client has no public way to list what is registered."""
+    import prometheus_client
+
+    registry = prometheus_client.REGISTRY
+    for name, collector in list(registry._names_to_collectors.items()):  # noqa: SLF001 - see above
+        if name.startswith("bentoml_service_"):
+            try:
+                registry.unregister(collector)
+            except KeyError:  # one collector has several names
+                pass
 
 
 BIN = Path(sys.executable).parent

@@ -638,15 +638,14 @@ def test_max_examples_must_be_a_whole_number_not_below_zero() -> None:
 # --- inputs that used to crash validation -------------------------------------------
 
 
-def test_outcomes_of_unknown_leads_only_are_a_warning(tmp_path: Path) -> None:
-    data = load_folder(make_folder(tmp_path, outcomes="lead_id,sql_at\nGHOST,2024-02-01\n"))
-    assert data.outcomes.empty and data.report.ok
-    assert "1 row of unknown leads set aside" in str(data.report.warnings[0])
-
-
-def test_an_outcomes_table_without_rows_is_empty(tmp_path: Path) -> None:
-    data = load_folder(make_folder(tmp_path, outcomes="lead_id,sql_at\n"))
-    assert data.outcomes.empty and data.report.rows_kept["outcomes"] == 0
+def test_an_outcomes_table_when_every_lead_has_an_error_is_reported_not_a_crash(tmp_path: Path) -> None:
+    leads = "lead_id,created_at,employee_count\nL1,2024-01-01,-5\n"
+    folder = make_folder(tmp_path, leads=leads, activities=None, outcomes="lead_id,sql_at\nL1,2024-02-01\n")
+    with pytest.raises(ContractError) as caught:
+        load_folder(folder)
+    assert [p.location for p in caught.value.report.errors] == ["leads.employee_count"]
+    with pytest.raises(ContractError, match="no lead left to use"):
+        load_folder(folder, lenient=True)
 
 
 def test_a_count_too_large_for_an_integer_is_kept_as_a_number() -> None:

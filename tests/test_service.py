@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import importlib.util
 import json
 import logging
 import os
@@ -30,8 +29,8 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 from mqlscore.config import ServiceConfig  # noqa: E402
 from mqlscore.contract import load_folder, validate_tables  # noqa: E402
-from support import (AUTH, BAD_INPUTS, KEY, MODEL_NAME, REPO, WARNED_INPUTS, assert_same_scores, lead,  # noqa: E402
-                     parity_case, trained_store)
+from support import (AUTH, BAD_INPUTS, KEY, MODEL_NAME, WARNED_INPUTS, assert_same_scores, lead,  # noqa: E402
+                     forget_bentoml_metrics, load_service, parity_case, trained_store)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")]
@@ -63,40 +62,14 @@ def scoring_model(store: Path):
 @pytest.fixture(scope="module")
 def service_module(store: Path):
     """``bento/service.py`` imported with the model in a temporary BentoML store and a key set."""
-    import bentoml
-
-    from mqlscore.serving import auth, engine, startup
-
-    limits = ServiceConfig(max_leads_per_request=2_000, max_body_bytes=8 * 1024 * 1024)
-    with bentoml.models.create("mqlscore-service", labels={"registered_version": "1"}) as stored:
-        from mqlscore.scoring import ScoringModel
-
-        model = ScoringModel.load(store / "scoring_model")
-        model.metadata.update(model_name=MODEL_NAME, model_version="1")
-        model.save(Path(stored.path) / engine.SCORING_MODEL_DIR)
-        (Path(stored.path) / engine.SERVICE_CONFIG_FILE).write_text(limits.model_dump_json())
-    env = {auth.API_KEY_ENV: KEY, startup.MODEL_TAG_ENV: str(stored.tag)}
-    old = {k: os.environ.get(k) for k in (*env, auth.DEV_ENV)}
-    os.environ.update(env)
-    os.environ.pop(auth.DEV_ENV, None)
-    try:
-        spec = importlib.util.spec_from_file_location("mqlscore_bento_service", REPO / "bento" / "service.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        startup.forget_engines()
+    yield from load_service(store, ServiceConfig(max_leads_per_request=2_000, max_body_bytes=8 * 1024 * 1024))
 
 
 @pytest.fixture(scope="module")
 def client(service_module):
     from starlette.testclient import TestClient
 
+    forget_bentoml_metrics()  # another module's app may have registered them
     with TestClient(service_module.MQLScore.to_asgi()) as test_client:
         yield test_client
 
@@ -192,6 +165,73 @@ def test_what_has_not_happened_yet_is_set_aside_with_a_warning(client, name, bod
     assert all(w["message"] for w in data["warnings"])
     scored = {s["lead_id"] for s in data["scores"]}
     assert "L-LATER" not in scored and "L-EXAMPLE" in scored
+
+
+def _invented_fields(leads: int, per_lead: int) -> dict[str, Any]:
+    """Leads each carrying ``per_lead`` fields outside the contract with names of their own."""
+    return {"leads": [lead(lead_id=f"L{i}", activities=[], **{f"x_{i}_{k}": f"value {k}" for k in range(per_lead)})
+                      for i in range(leads)], "as_of": "2026-02-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("leads,per_lead,setting", [(300, 300, "max_extra_fields_per_lead"),
+                                                    (1, 200_000, "max_extra_fields_per_lead"),
+                                                    (300, 40, "max_extra_fields_per_request")],
+                         ids=["300 leads x 300 fields", "one lead x 200,000 fields", "12,000 distinct names"])
+def test_invented_fields_are_refused_before_any_table_is_built(client, leads, per_lead, setting) -> None:
+    """Issue 11, defect 1: every distinct name became a column of every lead (1,000 leads x 300
+    names: 3 minutes and 6.5 GB; one lead x 200,000 fields: 26 s). Now a quick 422 naming the limit."""
+    body = json.dumps(_invented_fields(leads, per_lead))
+    start = time.perf_counter()
+    r = _post(client, body)
+    seconds = time.perf_counter() - start
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    data = r.json()
+    assert setting in data["problems"][0]["message"] and data["problems"][0]["field"].startswith("leads[")
+    assert len(data["problems"]) <= 50 and "problem(s)" in data["error"]
+    assert seconds < 10, seconds
+
+
+def test_a_request_at_every_extra_field_limit_is_scored_in_memory_bounded_by_its_body(service_module) -> None:
+    """1,000 leads x 50 extra fields (200 distinct names, texts of 100 characters): scored,
+    and laying it out as the contract's tables allocates a small multiple of its body."""
+    import tracemalloc
+
+    from mqlscore.serving.schemas import ScoreRequest
+
+    engine = service_module.MQLScore().engine
+    names = [f"crm_field_{k}" for k in range(200)]
+    body = json.dumps({"leads": [lead(lead_id=f"L{i}", activities=[], **{names[(i + k * 7) % 200]: "t" * 100
+                                                                           for k in range(50)})
+                                 for i in range(1_000)], "as_of": "2026-02-01T00:00:00Z"})
+    request = ScoreRequest.model_validate_json(body)
+    tracemalloc.start()
+    try:
+        tables = engine.prepare(request.leads, request.as_of)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tables.n_leads == 1_000 and len(tables.leads.columns) >= 200
+    assert peak < 4 * len(body), (peak, len(body))
+    response = engine.score(request.leads, request.as_of, reasons=False)
+    assert len(response.scores) == 1_000
+
+
+def test_field_names_never_come_back_as_markup(client) -> None:
+    """Issue 11, defect 11: unknown field names were echoed verbatim in 4xx answers."""
+    markup = "<img src=x onerror=alert(1)>\n" + "z" * 100
+    bodies = [{"leads": [lead()], markup: 1},  # 400: an unknown top-level key
+              {"leads": [lead(**{markup: [1, 2]})]},  # 422: an extra field that is a list
+              {"leads": [lead(activities=[{"occurred_at": "2026-01-02T00:00:00Z", "activity_type": "x",
+                                           markup: {"a": 1}}])]},
+              {"leads": [lead(**{markup: "v"})], "as_of": "2026-02-01T00:00:00Z"}]  # 422: the name is too long
+    for body in bodies:
+        r = _post(client, body)
+        assert r.status_code in (400, 422), r.text
+        for problem in r.json()["problems"]:
+            field = problem["field"]
+            assert "<" not in field and "\n" not in field and "z" * 41 not in field, field  # escaped and cut
+            assert "<img" not in problem["message"]
+        assert "<img" not in r.text and "onerror=alert(1)>" not in r.text
 
 
 def test_body_too_large_gets_413(client) -> None:
@@ -405,3 +445,42 @@ def test_a_server_fault_in_a_batch_fails_only_its_own_request() -> None:
 
     a, boom, c = asyncio.run(together())
     assert a == "ok a" and c == "ok c" and isinstance(boom, RuntimeError)
+
+
+def test_openapi_document_states_the_errors_limits_and_keys(client) -> None:
+    """Issue 11, defect 12: /docs.json lacked the 401/413/422 answers and minLength on ids."""
+    r = client.get("/docs.json")
+    assert r.status_code == 200
+    doc = r.json()
+    operation = doc["paths"]["/score"]["post"]
+    answers = operation["responses"]
+    assert {"200", "400", "401", "413", "422", "500"} == set(answers)
+    for status in ("400", "401", "413", "422"):
+        assert answers[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert answers["401"]["headers"]["WWW-Authenticate"]["schema"]["enum"] == ["Bearer"]
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["ErrorBody"]["properties"]) == {"error", "request_id", "problems"}
+    lead_id = schemas["LeadIn"]["properties"]["lead_id"]
+    assert {"type": "string", "minLength": 1, "maxLength": 2_000} in lead_id["anyOf"]
+    assert schemas["LeadScore"]["properties"]["lead_id"]["minLength"] == 1
+    assert schemas["ScoreRequest"]["properties"]["leads"]["maxItems"] == 2_000  # this service's setting
+    assert schemas["ScoreRequest"]["properties"]["reasons"]["type"] == "boolean"
+    assert schemas["LeadIn"]["properties"]["activities"]["maxItems"] == 1_000
+    assert {"bearer", "apiKey"} == set(doc["components"]["securitySchemes"])
+    assert '{"type": "null"}' not in json.dumps(doc)  # OpenAPI 3.0 writes nullable: true
+    # What the service answers matches what the document says.
+    import jsonschema
+
+    def resolved(schema: Any) -> Any:
+        if isinstance(schema, dict):
+            if "$ref" in schema:
+                return resolved(schemas[schema["$ref"].rsplit("/", 1)[1]])
+            return {k: resolved(v) for k, v in schema.items() if k != "nullable"}
+        return [resolved(v) for v in schema] if isinstance(schema, list) else schema
+
+    error_schema = resolved(schemas["ErrorBody"])
+    for body, headers in (({"leads": []}, AUTH), ({"leads": [lead(created_at="soon")]}, AUTH),
+                          ({"leads": [lead()]}, {})):
+        refusal = _post(client, body, headers)
+        jsonschema.validate(refusal.json(), error_schema)
+        assert str(refusal.status_code) in answers

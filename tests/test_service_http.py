@@ -1,14 +1,20 @@
 """The scoring service as a real server: ``mqlscore build`` from a fresh MLflow
 registry (offline), then ``mqlscore serve`` (``bentoml serve``) on 127.0.0.1,
-called with ``bentoml.SyncHTTPClient`` and plain HTTP; and start-ups that must fail.
+called with ``bentoml.SyncHTTPClient``, plain HTTP and raw sockets (metrics that
+stay small, log lines that cannot be forged, slow clients cut off); and start-ups
+that must fail.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +153,111 @@ def test_server_log_has_request_lines_without_personal_data(server) -> None:
     assert "status=200" in line and "ms=" in line and "leads=1" in line and "activities=2" in line
     for secret in ("grace.hopper", "Grace", "Chief Digital Health Officer"):
         assert secret not in text
+
+
+def test_metrics_stay_small_whatever_paths_strangers_ask_for(server) -> None:
+    # Every distinct unknown path had become its own Prometheus series (5,000 random paths
+    # took /metrics from 64 KB to 40 MB): requests are labelled by route, "other" for the rest.
+    url = server["url"]
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert _post(url, {"leads": [EXAMPLE], "as_of": "2026-02-01T00:00:00Z"}).status_code == 200
+        before = http.get("/metrics").text
+        probes = [f"/no-such-route/{uuid.uuid4().hex}" for _ in range(2_000)]
+        for path in probes:
+            assert http.get(path).status_code == 401
+        for path in ("/score/", "/ui/static/nothing-here.js", "/model"):
+            http.get(path)
+        t0 = time.perf_counter()
+        after = http.get("/metrics").text
+        scrape = time.perf_counter() - t0
+    assert len(after) < 256 * 1024 and len(after) - len(before) < 8 * 1024, len(after)  # was 9 MB here
+    assert scrape < 1.0
+    assert not any(p in after for p in probes[:50]) and "no-such-route" not in after
+
+    def total(text: str, endpoint: str, code: str) -> float:
+        found = re.search(r'request_total\{endpoint="%s",http_response_code="%s"[^}]*\} ([0-9.e+]+)'
+                          % (re.escape(endpoint), code), text)
+        return float(found.group(1)) if found else 0.0
+
+    assert total(after, "other", "401") - total(before, "other", "401") >= 2_001
+    assert total(after, "/ui/static/{name}", "401") >= 1 and total(after, "/model", "401") >= 1
+    assert total(after, "/score", "200") >= 1  # known routes are still counted by name
+
+
+def test_a_path_cannot_forge_a_log_line_or_leave_personal_data(server) -> None:
+    # A path is logged as its route: a %0a no longer starts a line of its own, an email in a
+    # URL no longer lands in the log.
+    path = "/ui/x%0aINJECTED%20request_id=forged%20status=200%0d%0a/jane.doe%40example-clinic.org/%E2%80%A8end"
+    for request_id, headers in (("forge-1", {}), ("forge-2", {"Authorization": f"Bearer {KEY}"})):
+        r = httpx.get(server["url"] + path, headers={"X-Request-ID": request_id, **headers}, timeout=10)
+        assert r.status_code in (401, 404)
+    text = ""
+    for _ in range(20):
+        time.sleep(0.25)
+        text = server["log"].read_text()
+        if "request_id=forge-2" in text:
+            break
+    for request_id in ("forge-1", "forge-2"):
+        lines = [ln for ln in text.splitlines() if f"request_id={request_id} " in ln]
+        assert len(lines) == 1 and " path=other " in lines[0], lines
+    for leaked in ("INJECTED", "request_id=forged", "jane.doe", "example-clinic", "\r", "\u2028"):
+        assert leaked not in text, leaked
+
+
+def _raw(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=60)
+    return conn
+
+
+def _until_closed(conn: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and how long that took."""
+    t0, data = time.monotonic(), b""
+    try:
+        while chunk := conn.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        conn.close()
+    return data, time.monotonic() - t0
+
+
+def test_slow_and_half_sent_connections_are_cut_off(server) -> None:
+    # uvicorn timed out only idle keep-alive connections: a connection that sent nothing or
+    # half its headers stayed open forever, and a trickled body held a worker until 504.
+    from mqlscore.serving.timeouts import BODY_IDLE_SECONDS, HEADER_SECONDS, KEEP_ALIVE_SECONDS
+
+    url, results = server["url"], {}
+    opening = {
+        "nothing sent": b"",
+        "half the headers": b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: appl",
+        "half the body": (b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
+                          + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"leads\": ["),
+        "idle after a response": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    }
+
+    def client(name: str, first: bytes) -> None:
+        conn = _raw(url)
+        if first:
+            conn.sendall(first)
+        results[name] = _until_closed(conn)
+
+    threads = [threading.Thread(target=client, args=item) for item in opening.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    data, seconds = results["nothing sent"]
+    assert data == b"" and HEADER_SECONDS - 1 <= seconds <= HEADER_SECONDS + 5, results
+    data, seconds = results["half the headers"]
+    assert data.startswith(b"HTTP/1.1 408 ") and seconds <= HEADER_SECONDS + 5, results
+    data, seconds = results["half the body"]
+    assert data.startswith(b"HTTP/1.1 408 ") and b"connection: close" in data.lower(), results
+    assert BODY_IDLE_SECONDS - 1 <= seconds <= BODY_IDLE_SECONDS + 5, results
+    data, seconds = results["idle after a response"]
+    assert data.startswith(b"HTTP/1.1 200 ") and seconds <= KEEP_ALIVE_SECONDS + 3, results
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200  # the worker serves on
 
 
 def test_start_up_fails_without_a_key(built: dict[str, Any]) -> None:

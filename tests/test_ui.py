@@ -1,20 +1,22 @@
 """The lead card's routes in process (``starlette.testclient`` on the guard and
-``model_routes``): sign-in and the session cookie, scored files (CSV and Parquet,
-wrong files, 10,000 rows), and ``mqlscore serve --scores``; and, against the
+``model_routes``): sign-in, sessions (random, expiring, signed out on every
+worker, wrong keys throttled), scored files (CSV and Parquet, wrong files, 10,000
+rows, files over the bounds), and ``mqlscore serve --scores``; and, against the
 session's real server (``conftest.py``), ``POST /ui/api/score`` answering exactly
-like ``POST /score``.
+like ``POST /score``, sign-out and an oversized upload.
 
 ``test_ui_browser.py`` drives the page itself in headless Chromium.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import hmac
+import functools
 import io
 import json
 import logging
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +31,17 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 
 UI_POST = {"X-Requested-With": "mqlscore-ui"}
 SESSION = "mqlscore_ui_session"
+HOUR = 3600.0
 
 
-def _token(key: str) -> str:
-    return hmac.new(key.encode(), b"mqlscore lead card session v1", hashlib.sha256).hexdigest()
+class Clock:
+    """A clock the tests move (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 # ---------------------------------------------------------------------------
@@ -51,27 +60,50 @@ def engine(service_store: Path):
     return ScoringEngine(model, ServiceConfig(max_body_bytes=4 * 1024 * 1024))
 
 
-def _app(engine, key: str | None):
+def _app(engine, key: str | None, store: Path | None = None, clock: Clock | None = None,
+         address: str = "testclient"):
+    """The guard and the lead card's routes, as one worker of the service: its sessions
+    kept in the SQLite file ``store`` (shared by every "worker" given the same file)."""
     from starlette.testclient import TestClient
 
     from mqlscore.serving.auth import ApiKeyAuth
     from mqlscore.serving.guard import GuardMiddleware
     from mqlscore.serving.routes import model_routes
+    from mqlscore.serving.sessions import LeadCardSessions, SessionStore
 
     auth = ApiKeyAuth(key.encode() if key else None)
-    return TestClient(GuardMiddleware(model_routes(lambda: engine), auth=auth, config=engine.config),
-                      follow_redirects=False)
+    sessions = None
+    if key and store is not None:
+        sessions = LeadCardSessions(auth.key, SessionStore(store), clock=clock or Clock())
+    guard = GuardMiddleware(model_routes(lambda: engine), auth=auth, config=engine.config, sessions=sessions)
+    return TestClient(guard, follow_redirects=False, client=(address, 50000))
 
 
 @pytest.fixture
-def ui(engine):
-    with _app(engine, KEY) as test_client:
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "sessions.sqlite"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ui(engine, store, clock):
+    with _app(engine, KEY, store, clock) as test_client:
         yield test_client
 
 
-def _sign_in(ui) -> None:
+def _sign_in(ui) -> str:
+    """Sign in; the session cookie's value."""
     r = ui.post("/ui/login", data={"key": KEY})
     assert r.status_code == 303, r.text
+    return r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+
+
+def _with(cookie: str, **headers: str) -> dict[str, str]:
+    return {"Cookie": f"{SESSION}={cookie}", **headers}
 
 
 # ---------------------------------------------------------------------------
@@ -102,13 +134,13 @@ def test_wrong_key_is_refused_with_a_message(ui) -> None:
     assert r.status_code == 401
 
 
-def test_sign_in_sets_an_hmac_cookie_for_ui_only(ui) -> None:
+def test_sign_in_sets_a_session_cookie_for_ui_only(ui) -> None:
     r = ui.post("/ui/login", data={"key": KEY})
     assert r.status_code == 303 and r.headers["location"] == "/ui"
     cookie = r.headers["set-cookie"]
     parts = [p.strip() for p in cookie.split(";")]
-    assert parts[0] == f"{SESSION}={_token(KEY)}"  # an HMAC of a label under the key, never the key
-    assert KEY not in cookie
+    name, _, value = parts[0].partition("=")
+    assert name == SESSION and KEY not in cookie and len(value) > 40  # a signed session, never the key
     lowered = [p.lower() for p in parts]
     assert "httponly" in lowered and "samesite=strict" in lowered and "path=/ui" in lowered
     assert "secure" not in lowered  # plain http on 127.0.0.1; behind https it is set
@@ -123,29 +155,88 @@ def test_sign_in_sets_an_hmac_cookie_for_ui_only(ui) -> None:
     model = ui.get("/ui/api/model").json()
     assert model["name"] == MODEL_NAME and model["version"] == "1" and set(model["tiers"]) == {"A", "B", "C"}
     # The cookie never opens the API itself.
-    cookies = {"Cookie": f"{SESSION}={_token(KEY)}"}
-    assert ui.get("/model", headers=cookies).status_code == 401
-    assert ui.post("/score", json={"leads": [lead()]}, headers={**cookies, **UI_POST}).status_code == 401
+    ui.cookies.clear()
+    assert ui.get("/model", headers=_with(value)).status_code == 401
+    assert ui.post("/score", json={"leads": [lead()]}, headers=_with(value, **UI_POST)).status_code == 401
     # A POST with the cookie needs the page's header (a cross-site form cannot send it).
     body = {"leads": [lead()], "as_of": "2026-02-01T00:00:00Z"}
-    assert ui.post("/ui/api/score", json=body).status_code == 401
-    assert ui.post("/ui/api/score", json=body, headers=UI_POST).status_code == 200
+    assert ui.post("/ui/api/score", json=body, headers=_with(value)).status_code == 401
+    assert ui.post("/ui/api/score", json=body, headers=_with(value, **UI_POST)).status_code == 200
 
 
-def test_cookie_over_https_is_secure(engine) -> None:
-    with _app(engine, KEY) as secure:
+def test_cookie_over_https_is_secure(engine, store) -> None:
+    with _app(engine, KEY, store) as secure:
         r = secure.post("/ui/login", data={"key": KEY}, headers={"X-Forwarded-Proto": "https"})
         assert "secure" in [p.strip().lower() for p in r.headers["set-cookie"].split(";")]
 
 
-def test_cookie_of_another_key_or_a_forged_one_is_refused(engine) -> None:
-    with _app(engine, "another-key-0123456789-abcdefgh") as other:
-        r = other.get("/ui", headers={"Cookie": f"{SESSION}={_token(KEY)}"})
-        assert r.status_code == 401  # the key changed: sign in again
-    with _app(engine, KEY) as client_:
-        assert client_.get("/ui", headers={"Cookie": f"{SESSION}={_token(KEY)}"}).status_code == 200
-        for forged in (KEY, _token(KEY)[:-1] + "0", "", hashlib.sha256(KEY.encode()).hexdigest()):
-            assert client_.get("/ui", headers={"Cookie": f"{SESSION}={forged}"}).status_code == 401, forged
+def test_two_sign_ins_give_different_sessions(ui) -> None:
+    first, second = _sign_in(ui), _sign_in(ui)
+    assert first != second  # a random session id each time, not a fixed function of the key
+    ui.cookies.clear()
+    for cookie in (first, second):
+        assert ui.get("/ui", headers=_with(cookie)).status_code == 200
+
+
+def test_cookie_of_another_key_or_a_forged_one_is_refused(engine, store) -> None:
+    with _app(engine, KEY, store) as client_:
+        cookie = _sign_in(client_)
+        client_.cookies.clear()
+        assert client_.get("/ui", headers=_with(cookie)).status_code == 200
+        body, _, mac = cookie.rpartition(".")
+        version, sid, issued, seen = body.split(".")
+        forged = [KEY, cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), "", "s1.x.1.1.y",
+                  f"{version}.{sid}.{int(issued) + 3600}.{int(seen) + 3600}.{mac}",  # a later time, same MAC
+                  f"{version}.{sid[:-1]}A.{issued}.{seen}.{mac}"]
+        for value in forged:
+            assert client_.get("/ui", headers=_with(value)).status_code == 401, value
+    with _app(engine, "another-key-0123456789-abcdefgh", store) as other:
+        assert other.get("/ui", headers=_with(cookie)).status_code == 401  # the key changed: sign in again
+
+
+def test_sessions_expire_when_idle_and_after_the_maximum(ui, clock) -> None:
+    from mqlscore.serving.sessions import LeadCardConfig
+
+    config = LeadCardConfig()
+    assert (config.session_idle_hours, config.session_max_hours) == (8.0, 24.0)
+    cookie = _sign_in(ui)
+    ui.cookies.clear()
+    clock.now += 7 * HOUR  # used within the idle time: still valid, and renewed
+    r = ui.get("/ui", headers=_with(cookie))
+    assert r.status_code == 200
+    renewed = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert renewed != cookie and "path=/ui" in r.headers["set-cookie"].lower()
+    clock.now += 2 * HOUR  # 9 h after sign-in, 2 h after the last request
+    assert ui.get("/ui", headers=_with(cookie)).status_code == 401  # the old cookie: idle for 9 h
+    assert ui.get("/ui", headers=_with(renewed)).status_code == 200
+    for _ in range(3):  # in use every 5 h: never idle, yet over 24 h after sign-in it ends
+        clock.now += 5 * HOUR
+        r = ui.get("/ui", headers=_with(renewed))
+        if r.status_code == 200 and "set-cookie" in r.headers:
+            renewed = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert clock.now - 1_800_000_000.0 == 24 * HOUR
+    assert ui.get("/ui", headers=_with(renewed)).status_code == 200
+    clock.now += 60
+    r = ui.get("/ui", headers=_with(renewed))
+    assert r.status_code == 401 and 'action="/ui/login"' in r.text
+
+
+def test_sign_out_ends_the_session_on_every_worker(engine, store, clock) -> None:
+    with _app(engine, KEY, store, clock) as worker_1, _app(engine, KEY, store, clock) as worker_2:
+        cookie = _sign_in(worker_1)
+        worker_1.cookies.clear()
+        assert worker_2.get("/ui", headers=_with(cookie)).status_code == 200  # stateless: any worker checks it
+        r = worker_2.post("/ui/logout", headers=_with(cookie))
+        assert r.status_code == 303 and r.headers["location"] == "/ui"
+        cleared = r.headers["set-cookie"].lower()
+        assert cleared.startswith(f"{SESSION}=") and "max-age=0" in cleared and "path=/ui" in cleared
+        # A copy of the cookie kept after sign-out is refused, on the other worker too.
+        assert worker_1.get("/ui", headers=_with(cookie)).status_code == 401
+        assert worker_1.post("/ui/api/score", json={"leads": [lead()]},
+                             headers=_with(cookie, **UI_POST)).status_code == 401
+        other = _sign_in(worker_1)  # other sessions live on
+        worker_1.cookies.clear()
+        assert worker_2.get("/ui", headers=_with(other)).status_code == 200
 
 
 def test_sign_out_clears_the_cookie(ui) -> None:
@@ -153,9 +244,31 @@ def test_sign_out_clears_the_cookie(ui) -> None:
     assert ui.get("/ui").status_code == 200
     r = ui.post("/ui/logout")
     assert r.status_code == 303 and r.headers["location"] == "/ui"
-    cleared = r.headers["set-cookie"].lower()
-    assert cleared.startswith(f"{SESSION}=") and "max-age=0" in cleared and "path=/ui" in cleared
     assert ui.get("/ui").status_code == 401
+
+
+def test_wrong_keys_are_throttled_per_address_and_the_brake_resets(engine, store, clock) -> None:
+    from mqlscore.serving.sessions import LeadCardConfig
+
+    attempts, window = LeadCardConfig().sign_in_attempts, LeadCardConfig().sign_in_window_seconds
+    assert (attempts, window) == (5, 60)
+    with _app(engine, KEY, store, clock, address="203.0.113.7") as attacker, \
+            _app(engine, KEY, store, clock, address="203.0.113.7") as same_address_other_worker, \
+            _app(engine, KEY, store, clock, address="198.51.100.2") as colleague:
+        for i in range(attempts):
+            clock.now += 5
+            worker = attacker if i % 2 else same_address_other_worker  # counted across workers
+            assert worker.post("/ui/login", data={"key": f"guess-{i}-0123456789abcdef"}).status_code == 401
+        refused = attacker.post("/ui/login", data={"key": KEY})  # even the right key, while braked
+        assert refused.status_code == 429 and "set-cookie" not in refused.headers
+        retry = int(refused.headers["retry-after"])
+        assert 0 < retry <= window and "try again" in refused.text
+        assert colleague.post("/ui/login", data={"key": KEY}).status_code == 303  # another address is not braked
+        clock.now += retry
+        assert attacker.post("/ui/login", data={"key": KEY}).status_code == 303  # the brake resets
+        for i in range(attempts - 1):  # and a right key cleared the count
+            assert attacker.post("/ui/login", data={"key": f"again-{i}-0123456789abcdef"}).status_code == 401
+        assert attacker.post("/ui/login", data={"key": KEY}).status_code == 303
 
 
 def test_api_key_header_also_opens_the_ui(ui) -> None:
@@ -212,8 +325,31 @@ def test_score_route_refuses_like_score(served, name, body, status, field) -> No
     assert field in [p["field"] for p in got["problems"]]
 
 
+def test_sign_out_ends_the_session_in_the_real_service(server) -> None:
+    with httpx.Client(base_url=server["url"], timeout=30, follow_redirects=False) as browser:
+        first = browser.post("/ui/login", data={"key": KEY})
+        second = browser.post("/ui/login", data={"key": KEY})
+        assert first.status_code == second.status_code == 303
+        assert first.cookies[SESSION] != second.cookies[SESSION]
+        kept = browser.cookies[SESSION]
+        assert browser.get("/ui").status_code == 200
+        assert browser.post("/ui/logout").status_code == 303
+    with httpx.Client(base_url=server["url"], timeout=30, follow_redirects=False) as replay:
+        assert replay.get("/ui", headers=_with(kept)).status_code == 401  # a copy kept after sign-out is refused
+
+
+def test_a_small_file_of_two_million_rows_is_refused_by_the_real_service(served) -> None:
+    data = _bomb()
+    t0 = time.perf_counter()
+    r = served.post("/ui/api/scores", params={"name": "bomb.parquet"}, content=data,
+                    headers={**UI_POST, "Content-Type": "application/octet-stream"})
+    assert r.status_code == 413 and time.perf_counter() - t0 < 5, r.text[:300]
+    assert "at most 200,000" in r.json()["problems"][0]["message"]
+    assert served.get("/readyz").status_code == 200
+
+
 def test_ui_log_lines_carry_no_personal_data(ui, caplog) -> None:
-    _sign_in(ui)
+    cookie = _sign_in(ui)
     person = lead(email="ada.lovelace@example-hospital.org", first_name="Ada", job_title="Chief Nursing Officer")
     with caplog.at_level(logging.INFO, logger="mqlscore.service"):
         r = ui.post("/ui/api/score", json={"leads": [person], "as_of": "2026-02-01T00:00:00Z"},
@@ -223,7 +359,7 @@ def test_ui_log_lines_carry_no_personal_data(ui, caplog) -> None:
     assert "ada.lovelace" not in r.text and "Chief Nursing" not in r.text  # only the lead_id comes back
     line = next(ln for ln in caplog.text.splitlines() if "request_id=ui-check-1" in ln)
     assert "path=/ui/api/score" in line and "leads=1" in line and "status=200" in line
-    for secret in ("ada.lovelace", "Ada", "Chief Nursing", "wrong-key-wrong-key", KEY, _token(KEY)):
+    for secret in ("ada.lovelace", "Ada", "Chief Nursing", "wrong-key-wrong-key", KEY, cookie):
         assert secret not in caplog.text
 
 
@@ -248,8 +384,8 @@ def _scored_frame(n: int, seed: int = 0) -> pd.DataFrame:
     })
 
 
-def _upload(ui, data: bytes, name: str = "scores.csv", **headers: str):
-    return ui.post(f"/ui/api/scores?name={name}", content=data,
+def _upload(ui, data: bytes, name: str = "scores.csv", params: dict | None = None, **headers: str):
+    return ui.post("/ui/api/scores", params={"name": name, **(params or {})}, content=data,
                    headers={**UI_POST, "Content-Type": "application/octet-stream", **headers})
 
 
@@ -260,10 +396,11 @@ def test_reads_the_score_files_mqlscore_writes(scored_files: dict[str, Path]) ->
     parquet = ScoresTable.from_bytes(scored_files["parquet"].read_bytes(), "test-scores.parquet")
     frame = pd.read_csv(scored_files["csv"], dtype={"lead_id": str})
     assert set(frame.columns) - {"reasons_text"} == set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-    assert len(csv.rows) == len(parquet.rows) == len(frame) > 100
-    assert [r["score"] for r in csv.rows] == sorted(frame["score"], reverse=True)
+    assert csv.total == parquet.total == len(frame) > 100
+    scores = [r["score"] for k in range(0, len(frame), 200) for r in csv.page(offset=k, limit=200)["rows"]]
+    assert scores == sorted(frame["score"], reverse=True)
     by_id = frame.set_index("lead_id")
-    for row, other in zip(csv.rows[:50], parquet.rows[:50]):
+    for row, other in zip(csv.page(limit=50)["rows"], parquet.page(limit=50)["rows"]):
         assert row["lead_id"] == other["lead_id"] and row["tier"] == other["tier"]
         assert row["probability"] == pytest.approx(other["probability"], rel=1e-12)
         want = by_id.loc[row["lead_id"]]
@@ -279,11 +416,22 @@ def test_upload_csv_and_parquet(ui) -> None:
         r = _upload(ui, data, name)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["source"] == name and body["total"] == 120 and len(body["rows"]) == 120
+        assert body["source"] == name and body["total"] == body["matched"] == 120 and len(body["rows"]) == 50
         top = body["rows"][0]
         assert top["score"] == frame["score"].max() and top["reasons"][0]["points"] == 14.2
         assert top["reasons"][1] == {"signal": "org_type", "group": "fit", "text": "Health system", "points": -3.1,
                                      "sign": "-"}
+
+
+def test_empty_or_unknown_cells_come_back_as_null_or_as_written(ui) -> None:
+    _sign_in(ui)
+    data = b"lead_id,probability,score,tier,is_mql\nL1,0.5,50,,\nL2,0.4,40,E,maybe\nL3,,30,D,false\n"
+    r = _upload(ui, data, "gaps.csv")
+    assert r.status_code == 200, r.text  # an empty tier had made the answer's JSON invalid (500)
+    rows = {row["lead_id"]: row for row in r.json()["rows"]}
+    assert (rows["L1"]["tier"], rows["L1"]["is_mql"]) == (None, None)
+    assert (rows["L2"]["tier"], rows["L2"]["is_mql"]) == ("E", None)  # the page shows an unknown tier as "?"
+    assert rows["L3"]["probability"] is None and rows["L3"]["is_mql"] is False
 
 
 def test_extra_columns_never_reach_the_page(ui) -> None:
@@ -315,7 +463,7 @@ def test_upload_larger_than_the_limit_gets_413(ui) -> None:
     assert r.status_code == 413
 
 
-def test_ten_thousand_rows_are_paged_and_uploads_gzipped(ui, tmp_path: Path, monkeypatch) -> None:
+def test_ten_thousand_rows_are_paged_preloaded_or_uploaded(ui, tmp_path: Path, monkeypatch) -> None:
     from mqlscore.serving.leadcard import UI_SCORES_ENV
 
     _sign_in(ui)
@@ -339,10 +487,102 @@ def test_ten_thousand_rows_are_paged_and_uploads_gzipped(ui, tmp_path: Path, mon
     assert ui.get("/ui/api/scores", params={"limit": "many"}).status_code == 422
     end = ui.get("/ui/api/scores", params={"offset": 10_000_000, "limit": 50}).json()  # past the end: the last page
     assert end["offset"] == 9_950 and len(end["rows"]) == 50
-    # Uploaded, the same file comes back whole (the page pages it), gzipped.
-    up = _upload(ui, path.read_bytes(), "big.parquet", **{"Accept-Encoding": "gzip"})
-    assert up.status_code == 200 and up.headers["content-encoding"] == "gzip" and up.json()["total"] == 10_000
-    assert len(gzip.compress(up.content)) < len(up.content)  # httpx already decoded it
+    # Uploaded, the same file is paged, sorted and searched the same way, one page per request.
+    for params in ({}, {"offset": 50, "limit": 50}, {"order": "asc", "limit": 5}, {"q": "l0012"},
+                   {"offset": 10_000_000}):
+        up = _upload(ui, path.read_bytes(), "big.parquet", {k: str(v) for k, v in params.items()})
+        assert up.status_code == 200, up.text
+        preloaded = ui.get("/ui/api/scores", params=params).json()
+        assert up.json() == {**preloaded, "source": "big.parquet"}
+        assert len(up.content) < 200_000  # a page, never the whole file
+    assert _upload(ui, path.read_bytes(), "big.parquet", {"limit": "many"}).status_code == 422
+
+
+@functools.cache
+def _bomb(rows: int = 2_000_000) -> bytes:
+    """A scored file of ``rows`` identical rows, zstd-compressed Parquet: tens of KB on the wire."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    row = _scored_frame(1).drop(columns=["reasons_text", "as_of", "model_name", "model_version"]).iloc[0].to_dict()
+    table = pa.table({k: pa.array([v] * rows) for k, v in row.items()})
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd", row_group_size=rows, write_statistics=False)
+    return out.getvalue()
+
+
+def test_a_small_file_of_two_million_rows_is_refused_quickly_with_bounded_memory(tmp_path: Path) -> None:
+    # 2 million identical rows in ~40 KB of zstd Parquet had grown a worker by 1.9 GB: the
+    # row count is read from the footer and the file refused before a value is decoded.
+    from mqlscore.serving.sessions import LeadCardConfig
+
+    data = _bomb()
+    assert len(data) < 64_000
+    path = tmp_path / "bomb.parquet"
+    path.write_bytes(data)
+    bounds = LeadCardConfig()
+    assert bounds.upload_max_rows == 200_000
+    child = f"""
+import json, time
+from pathlib import Path
+from mqlscore.serving.leadcard import read_scores
+def peak():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) * 1024
+data = Path({str(path)!r}).read_bytes()
+before, t0 = peak(), time.perf_counter()
+try:
+    read_scores(data, "bomb.parquet", {bounds.upload_max_rows}, {bounds.upload_max_decoded_bytes})
+    error, message = None, None
+except Exception as exc:
+    error, message = type(exc).__name__, str(exc)
+print(json.dumps({{"error": error, "message": message, "seconds": time.perf_counter() - t0,
+                  "grew": peak() - before}}))
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["error"] == "ScoresFileTooLarge", out
+    assert "2,000,000 rows" in out["message"] and "at most 200,000" in out["message"]
+    assert out["seconds"] < 2 and out["grew"] < 64 * 1024 * 1024, out  # was 52 s and 3.7 GB
+
+
+def test_uploads_over_the_bounds_get_413_naming_the_bound(ui) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _sign_in(ui)
+    t0 = time.perf_counter()
+    r = _upload(ui, _bomb(), "bomb.parquet")
+    assert r.status_code == 413 and time.perf_counter() - t0 < 5, r.text
+    body = r.json()
+    assert body["problems"][0]["field"] == "file" and "at most 200,000" in body["problems"][0]["message"]
+    # Few rows, each 100 KB once decompressed: refused on the decompressed size, whether the
+    # text is stored once (dictionary) or on every row (the pages' own sizes are read first).
+    frame = _scored_frame(1_000).assign(reasons_json="x" * 100_000)
+    for dictionary in (True, False):
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out, compression="zstd",
+                       use_dictionary=dictionary)
+        assert len(out.getvalue()) < 1_000_000
+        r = _upload(ui, out.getvalue(), "wide.parquet")
+        assert r.status_code == 413, (dictionary, r.text)
+        assert "67,108,864 bytes" in r.json()["problems"][0]["message"]
+    # A list column can hold any number of values per row: refused, not read.
+    nested = pa.table({"lead_id": [["L1"] * 3], "probability": [0.5], "score": [50.0], "tier": ["B"],
+                       "is_mql": [False]})
+    out = io.BytesIO()
+    pq.write_table(nested, out)
+    r = _upload(ui, out.getvalue(), "nested.parquet")
+    assert r.status_code == 422 and "'lead_id'" in r.json()["problems"][0]["message"]
+
+
+def test_csv_rows_are_capped() -> None:
+    from mqlscore.serving.leadcard import ScoresFileTooLarge, read_scores
+
+    data = _scored_frame(11).to_csv(index=False).encode()
+    assert len(read_scores(data, "s.csv", max_rows=11)) == 11
+    with pytest.raises(ScoresFileTooLarge, match="more than 10 rows"):
+        read_scores(data, "s.csv", max_rows=10)
 
 
 def test_preloaded_file_absent_or_broken(ui, tmp_path: Path, monkeypatch) -> None:

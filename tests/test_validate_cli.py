@@ -249,3 +249,27 @@ def test_parquet_folder(tmp_path: Path) -> None:
     code, output = run(str(tmp_path))
     assert code == 0, output
     assert "leads.parquet" in output
+
+
+def test_a_timestamp_outside_1900_to_2199_exits_1_naming_table_column_and_row(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, leads=LEADS.replace("2024-01-03", "1850-01-03"))
+    code, output = run(str(folder))
+    assert code == 1, output
+    assert (
+        "leads.created_at: 1 row with a timestamp outside the years 1900-2199 (row 4 lead_id=L3 value='1850-01-03')"
+        in output
+    )
+    assert "Not valid" in output and "Traceback" not in output
+
+
+def test_a_year_9999_timestamp_exits_1_and_lenient_sets_its_row_aside(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, activities=ACTIVITIES.replace("2024-01-07T12:00:00Z", "9999-12-31T00:00:00Z"))
+    code, output = run(str(folder))
+    assert code == 1, output
+    assert "activities.occurred_at: 1 row with a timestamp outside the years 1900-2199 (row 5 lead_id=L2" in output
+    code, output = run(str(folder), "--lenient")
+    assert code == 0, output
+    rejects = pd.read_csv(folder / "rejects.csv")
+    assert rejects[["table", "row", "reason"]].values.tolist() == [
+        ["activities", 5, "timestamp outside the years 1900-2199"]
+    ]

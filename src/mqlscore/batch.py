@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from mqlscore.contract import ContractWarning, Dataset, parse_as_of, validate_tables
+from mqlscore.contract import ContractWarning, Dataset, parse_as_of, validate_tables, write_atomically
 from mqlscore.contract.schema import ACTIVITY_COLUMNS, SCORE_FILE_COLUMNS, TIERS
 from mqlscore.features import open_leads_at
 from mqlscore.scoring import ScoringModel
@@ -31,16 +31,14 @@ def score_open_leads(model: ScoringModel, dataset: Dataset) -> pd.DataFrame:
 
 
 def write_score_file(scored: pd.DataFrame, path: Path) -> Path:
-    """Write score-file rows as CSV or Parquet (by the file's suffix)."""
+    """Write score-file rows as CSV or Parquet (by the file's suffix), renamed into
+    place only when complete (:func:`~mqlscore.contract.write_atomically`)."""
     path = Path(path)
     if path.suffix.lower() not in SCORE_FILE_SUFFIXES:
         raise ValueError(f"{path}: a score file ends in .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
-        scored.to_parquet(path, index=False)
-    else:
-        scored.to_csv(path, index=False)
-    return path
+        return write_atomically(path, lambda temporary: scored.to_parquet(temporary, index=False))
+    return write_atomically(path, lambda temporary: scored.to_csv(temporary, index=False))
 
 
 def tier_counts(scored: pd.DataFrame) -> dict[str, int]:

@@ -81,12 +81,42 @@ def _print_verdict(report: ValidationReport) -> None:
 
 
 def _as_of_option(value: Optional[str]) -> Optional[pd.Timestamp]:
+    """``--as-of`` parsed (ISO-8601, UTC) and within the years the contract takes; exit 2 otherwise."""
     from mqlscore.contract import parse_as_of
+    from mqlscore.contract.schema import EARLIEST, LATEST, OUT_OF_RANGE
 
     try:
-        return parse_as_of(value)
+        when = parse_as_of(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
+    if when is not None and not EARLIEST <= when < LATEST:
+        raise typer.BadParameter(f"as-of time {value.strip()!r} is {OUT_OF_RANGE}", param_hint="--as-of")
+    return when
+
+
+def _check_outputs(paths: list[Path], option: str, *, inputs: list[Path] | tuple = (),
+                   input_folders: list[Path] | tuple = (), folder: Optional[Path] = None) -> None:
+    """Refuse, before any work, an output that would overwrite an input (exit 2) or
+    cannot be written (exit 1), in one line."""
+    from mqlscore.contract import OutputError, OutputIsInput, check_output
+
+    try:
+        if folder is not None:
+            check_output(folder, option=option, folder=True)
+        for path in paths:
+            check_output(path, inputs=inputs, input_folders=input_folders, option=option)
+    except OutputIsInput as exc:
+        _print_plain(str(exc), style="bold red")
+        raise typer.Exit(2) from None
+    except OutputError as exc:
+        _print_plain(str(exc), style="bold red")
+        raise typer.Exit(1) from None
+
+
+def _write_failed(path: Path, exc: OSError) -> NoReturn:
+    """Say in one line why a file could not be written (the previous one, if any, is intact) and exit 1."""
+    _print_plain(f"Cannot write {path}: {exc.strerror or exc}; nothing was written there.", style="bold red")
+    raise typer.Exit(1) from None
 
 
 def _fail(report: ValidationReport) -> NoReturn:
@@ -111,11 +141,14 @@ def validate(
     ),
 ) -> None:
     """Check a folder against the data contract and summarise it (exit 1 on any error)."""
-    from mqlscore.contract import ContractError, load_folder, write_rejects
+    from mqlscore.contract import ContractError, load_folder, table_files, write_rejects
 
     if rejects is not None and not lenient:
         raise typer.BadParameter("--rejects only applies with --lenient", param_hint="--rejects")
     as_of_time = _as_of_option(as_of)
+    path = rejects or folder / "rejects.csv"
+    if lenient:
+        _check_outputs([path], "--rejects", inputs=table_files(folder), input_folders=[folder])
     try:
         with console.status(f"Reading and validating {folder} ..."):
             dataset = load_folder(folder, as_of=as_of_time, lenient=lenient)
@@ -123,12 +156,10 @@ def validate(
         _fail(exc.report)
     _print_report(dataset.report)
     if lenient:
-        path = rejects or folder / "rejects.csv"
         try:
             write_rejects(dataset.rejects, path)
         except OSError as exc:
-            _print_plain(f"Cannot write the rejects file {path}: {exc.strerror or exc}", style="red")
-            raise typer.Exit(1) from None
+            _write_failed(path, exc)
         _print_plain(f"\n{len(dataset.rejects):,} row(s) set aside, written to {path}")
     _print_verdict(dataset.report)
 
@@ -151,12 +182,25 @@ def import_command(
     ),
 ) -> None:
     """Turn raw CRM exports into the data contract with a YAML mapping; write only if valid."""
-    from mqlscore.contract import ContractError, validate_tables, write_rejects, write_tables
-    from mqlscore.importer import MappingError, import_tables
+    from mqlscore.contract import TABLES, ContractError, table_format_clashes, validate_tables, write_tables
+    from mqlscore.importer import MappingError, import_tables, input_files
 
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("must be csv or parquet", param_hint="--format")
     as_of_time = _as_of_option(as_of)
+    try:
+        raw_files = input_files(mapping, source)
+    except MappingError as exc:
+        _print_plain(f"Mapping problem: {exc}", style="red")
+        raise typer.Exit(1) from None
+    outputs = [out / f"{table}.{fmt}" for table in TABLES] + ([out / "rejects.csv"] if lenient else [])
+    _check_outputs(outputs, "--out", inputs=raw_files, folder=out)
+    clashes = table_format_clashes(out, fmt)
+    if clashes:
+        other = "parquet" if fmt == "csv" else "csv"
+        _print_plain(f"Cannot write {out}: it already holds {', '.join(p.name for p in clashes)}; remove "
+                     f"{'it' if len(clashes) == 1 else 'them'} or pass --format {other}.", style="bold red")
+        raise typer.Exit(1)
     try:
         with console.status("Reading the raw tables and mapping them onto the contract ..."):
             tables = import_tables(mapping, source)
@@ -168,12 +212,9 @@ def import_command(
         _fail(exc.report)
     _print_report(dataset.report)
     try:
-        written = write_tables(dataset, out, fmt=fmt)
-        if lenient:
-            written["rejects"] = write_rejects(dataset.rejects, out / "rejects.csv")
-    except OSError as exc:  # FileExistsError included: the folder holds the other format
-        _print_plain(f"Cannot write to {out}: {exc}", style="red")
-        raise typer.Exit(1) from None
+        written = write_tables(dataset, out, fmt=fmt, rejects=dataset.rejects if lenient else None)
+    except OSError as exc:  # FileExistsError included: the other format appeared meanwhile
+        _write_failed(out, exc)
     counts = ", ".join(f"{len(getattr(dataset, name)):,} {name}" for name in ("leads", "activities", "outcomes"))
     _print_plain(f"\nImported: {counts} written to {out} ({fmt}).", style="green")
     if lenient:
@@ -259,11 +300,18 @@ def train(
     report_dir: Path = typer.Option(Path("models"), "--report-dir", help="Where the report and model card go."),
     no_register: bool = typer.Option(False, "--no-register", help="Do not log to MLflow or register."),
     force: bool = typer.Option(False, "--force", help="Train even on too little data."),
+    allow_column: Optional[list[str]] = typer.Option(
+        None, "--allow-column", help="Keep this extra lead column although the leak guard says it looks like it "
+        "knows the outcome (repeatable; adds to features.allow_columns; its evidence is still reported)."),
 ) -> None:
     """Learn fit and intent weights from conversions; compare, register, promote."""
     if promote not in ("if-better", "always", "never"):
         raise typer.BadParameter("must be if-better, always or never", param_hint="--promote")
     settings = _load_settings(config, horizon_days)
+    if allow_column:
+        features = settings.features.model_copy(
+            update={"allow_columns": settings.features.allow_columns + tuple(allow_column)})
+        settings = settings.model_copy(update={"features": features})
     dataset = _load_dataset(data, as_of)
     _train_register_report(dataset, settings, report_dir, force=force, register=not no_register, promote=promote)
 
@@ -271,28 +319,47 @@ def train(
 def _train_register_report(dataset, settings, report_dir: Path, *, force: bool = False, register: bool = True,  # noqa: ANN001, ANN202
                            promote: str = "if-better"):
     """Train, register (unless told not to), write the report and attach it to the
-    MLflow run, then print the summary; returns the training result and the registration."""
+    MLflow run, then print the summary; returns the training result and the registration.
+
+    First cleans up after killed runs: their MLflow runs left RUNNING are marked
+    FAILED, their unfinished report folders removed. The report is written beside
+    the current one and switched in only when complete (``mqlscore.reporting.folder``)."""
     import time
 
-    from mqlscore.registry import log_report
-    from mqlscore.reporting import write_report
+    from mqlscore.registry import fail_dead_runs, log_report
+    from mqlscore.reporting import clean_leftovers, stage_report, write_report
+    from mqlscore.leakguard import LeakingColumns
     from mqlscore.training import NotEnoughData, register as register_model, train as run_training
 
     started = time.perf_counter()
+    if register:
+        dead = fail_dead_runs(settings.train.experiment)
+        if dead:
+            _print_plain(f"Marked {len(dead)} MLflow run(s) left RUNNING by a killed training as FAILED: "
+                         f"{', '.join(dead)}.")
+    cleaned, busy = clean_leftovers(report_dir)
+    if cleaned or busy:
+        _print_plain(f"Removed {len(cleaned)} unfinished report folder(s) of killed trainings from {report_dir}/"
+                     + (f"; left {len(busy)} that a running training is writing." if busy else "."))
     try:
         with console.status("Training ...") as status:
             result = run_training(dataset, settings, force=force, say=lambda m: status.update(f"Training: {m} ..."))
-    except NotEnoughData as exc:
+    except (NotEnoughData, LeakingColumns) as exc:
         _print_plain(str(exc), style="bold red")
         raise typer.Exit(1) from None
+    for line in result.leaks.warnings() if result.leaks is not None else ():
+        _print_plain(line, style="yellow")
     registration = None
     if register:
         with console.status("Logging to MLflow and registering the model ..."):
             registration = register_model(result, dataset, settings, promote=promote)
-    with console.status("Writing the evaluation report, explanations and model card ..."):
-        write_report(result, registration, report_dir)
-    if registration is not None:
-        log_report(registration.run_id, report_dir)
+    label = f"v{registration.version}" if registration is not None else "unregistered"
+    with stage_report(report_dir, label) as staged:
+        with console.status("Writing the evaluation report, explanations and model card ..."):
+            write_report(result, registration, staged.folder)
+        if registration is not None:
+            log_report(registration.run_id, staged.folder)
+        staged.publish()
     _print_training_summary(result, registration, report_dir, time.perf_counter() - started)
     return result, registration
 
@@ -350,11 +417,13 @@ def score(
 ) -> None:
     """Score every lead open at the as-of time, with reasons."""
     from mqlscore.batch import SCORE_FILE_SUFFIXES
+    from mqlscore.contract import table_files
     from mqlscore.contract.schema import champion_uri
     from mqlscore.registry import load_scoring_model
 
     if out.suffix.lower() not in SCORE_FILE_SUFFIXES:
         raise typer.BadParameter("must end in .csv or .parquet", param_hint="--out")
+    _check_outputs([out], "--out", inputs=table_files(data), input_folders=[data])
     settings = _load_settings(config)
     uri = model or champion_uri(settings.train.model_name)
     dataset = _load_dataset(data, as_of)
@@ -373,7 +442,10 @@ def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # no
 
     with console.status("Scoring the open leads ..."):
         scored = score_open_leads(scoring_model, dataset)
-    write_score_file(scored, out)
+    try:
+        write_score_file(scored, out)
+    except OSError as exc:
+        _write_failed(out, exc)
     counts = tier_counts(scored)
     _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {source}: "
                  f"{int(scored['is_mql'].sum()):,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
@@ -436,7 +508,7 @@ def serve(
         if scores_file is not None:  # a bad file stops the start, not the first page view
             scores_file = scores_file.expanduser().resolve()
             try:
-                n_scored = len(load_scores_file(scores_file).rows)
+                n_scored = load_scores_file(scores_file).total
             except OSError as exc:
                 raise StartupError(f"cannot read the scored file {scores_file}: {exc.strerror}") from None
             except ScoresFileError as exc:

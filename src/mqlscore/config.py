@@ -76,7 +76,12 @@ class FeatureConfig(_Section):
     )
     max_categories: int = Field(60, ge=2, description="At most this many levels per categorical feature.")
     exclude_columns: tuple[str, ...] = Field(
-        (), description="Extra lead columns never to use as features (e.g. fields filled after qualification)."
+        (), description="Extra lead columns never to use as features (e.g. fields filled after qualification); "
+        "names match ignoring case, spaces, '_' and '-', and a name that matches no column is warned about."
+    )
+    allow_columns: tuple[str, ...] = Field(
+        (), description="Extra lead columns to keep although the leak guard says they look like they know the "
+        "outcome (their evidence is still reported); matched like exclude_columns."
     )
 
 
@@ -132,12 +137,35 @@ class TrainConfig(_Section):
     seed: int = 0
 
 
+class LeadCardConfig(_Section):
+    """The lead card's sessions, sign-in brake and upload bounds (``service.lead_card``)."""
+
+    session_idle_hours: float = Field(8.0, gt=0, description="A session unused this long ends.")
+    session_max_hours: float = Field(24.0, gt=0, description="A session ends this long after sign-in.")
+    sign_in_attempts: int = Field(5, ge=1, description="Wrong keys from one address within the window before "
+                                  "sign-in from it is refused (429) for the rest of the window.")
+    sign_in_window_seconds: int = Field(60, ge=1, description="The window of sign_in_attempts.")
+    upload_max_rows: int = Field(200_000, ge=1, description="Rows of a scored file opened in the page; more: 413.")
+    upload_max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Bytes of a scored file's "
+                                          "columns once decompressed (Parquet); more: 413.")
+
+
 class ServiceConfig(_Section):
     """How the scoring service (``mqlscore build`` / ``mqlscore serve``) bounds and runs requests."""
 
     max_leads_per_request: int = Field(1_000, ge=1, description="More leads in one request: 422.")
     max_activities_per_lead: int = Field(1_000, ge=1, description="More activities on one lead: 422.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="A larger request body: 413.")
+    # Fields outside the contract are kept as candidate features; unbounded, 1,000 leads with 300 distinct
+    # ones took a worker to 6.5 GB and 3 minutes (every name becomes a column of every lead).
+    max_extra_fields_per_lead: int = Field(50, ge=0, le=10_000, description="More fields outside the contract "
+                                           "on one lead, or on one activity: 422.")
+    max_extra_fields_per_request: int = Field(200, ge=0, le=10_000, description="More distinct names of fields "
+                                              "outside the contract in one request: 422.")
+    max_field_name_chars: int = Field(64, ge=1, le=10_000, description="A longer name of a field outside the "
+                                      "contract: 422.")
+    max_text_chars: int = Field(2_000, ge=16, le=1_000_000, description="A longer string value in any field "
+                                "(an id, a timestamp, a title, an extra field): 422.")
     batch_max_leads: int = Field(500, ge=1, description="Requests waiting while a worker is busy are scored "
                                  "together, up to this many leads per model call (1: no batching).")
     workers: int = Field(2, ge=1, le=64, description="Worker processes of `mqlscore serve` (one scoring thread "
@@ -145,6 +173,7 @@ class ServiceConfig(_Section):
     bento_name: str = Field("mqlscore-service", pattern=r"^[a-z0-9][a-z0-9_.-]*$",
                             description="Name of the bento and of its model in the BentoML store (not "
                             "\"mqlscore\": `bentoml serve mqlscore:TAG` would import the package of that name).")
+    lead_card: LeadCardConfig = LeadCardConfig()
 
 
 class Settings(_Section):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mqlscore.contract import REQUIRED_COLUMNS, TABLES, ContractError, format_iso_utc, read_table_file
+from mqlscore.contract import REQUIRED_COLUMNS, TABLES, ContractError, format_iso_utc, read_table_file, to_text
 
 SHIPPED_MAPPINGS = ("olist", "olist_raw", "salesforce")
 
@@ -156,7 +156,7 @@ class ValueMap(_Strict):
         result = key.map(table).astype("str")
         unmapped = key.notna() & ~mapped
         if self.default == "keep":
-            result = result.mask(unmapped, values.astype("str").str.strip())
+            result = result.mask(unmapped, to_text(values).str.strip())
         elif self.default is None:
             result = result.mask(unmapped)
         else:
@@ -353,6 +353,18 @@ def import_tables(reference: str | Path, source_dir: Path | str | None = None) -
     return apply_mapping(mapping, source_dir if source_dir is not None else default_dir)
 
 
+def input_files(reference: str | Path, source_dir: Path | str | None = None) -> list[Path]:
+    """The files an import reads: the mapping file (unless shipped) and the raw files
+    its tables use, without reading them; so that an output can be checked against
+    them before any work. Raises MappingError as :func:`import_tables` does."""
+    mapping, default_dir = load_mapping(reference)
+    folder = source_dir if source_dir is not None else default_dir
+    files = [Path(reference)] if Path(reference).is_file() else []
+    if folder is not None:
+        files += [Path(folder) / spec.path for spec in _used_sources(mapping).values()]
+    return files
+
+
 def _used_sources(mapping: ImportMapping) -> dict[str, SourceFile]:
     used = dict.fromkeys(table.source for table in mapping.tables.values())
     return {name: mapping.sources[name] for name in used}
@@ -371,18 +383,26 @@ def _read_source(name: str, spec: SourceFile, source_dir: Path) -> pd.DataFrame:
 
 
 def _check_raw_columns(mapping: ImportMapping, raw: dict[str, pd.DataFrame]) -> None:
-    problems = []
+    missing, repeated = [], []
     for name, table in mapping.tables.items():
         frame = raw[table.source]
         file_name = Path(mapping.sources[table.source].path).name
         for place, column in table.raw_columns():
             if column not in frame.columns:
                 found = ", ".join(repr(c) for c in list(frame.columns)[:20])
-                problems.append(
+                missing.append(
                     f"  - tables.{name}.{place}: raw column {column!r} not found in {file_name} (columns: {found})"
                 )
-    if problems:
-        raise MappingError("the mapping names raw columns that do not exist:\n" + "\n".join(problems))
+            elif (frame.columns == column).sum() > 1:
+                repeated.append(f"  - tables.{name}.{place}: raw column {column!r} appears more than once in "
+                                f"{file_name}: rename one of them")
+    parts = []
+    if missing:
+        parts.append("the mapping names raw columns that do not exist:\n" + "\n".join(missing))
+    if repeated:
+        parts.append("the mapping names raw columns that are not unique:\n" + "\n".join(repeated))
+    if parts:
+        raise MappingError("\n".join(parts))
 
 
 def _build_table(table: TableMapping, raw: pd.DataFrame) -> pd.DataFrame:
@@ -415,7 +435,7 @@ def _column(raw: pd.DataFrame, spec: str | ColumnSource) -> pd.Series:
 
 
 def _normalise_number(values: pd.Series, number: NumberFormat) -> pd.Series:
-    text = values.astype("str").str.strip()
+    text = to_text(values).str.strip()
     if number.thousands:
         text = text.str.replace(number.thousands, "", regex=False)
     if number.decimal != ".":
@@ -435,7 +455,7 @@ def convert_dates(values: pd.Series, date: DateFormat) -> pd.Series:
     (fall-back hour) take standard time. Values that do not parse are left as
     written so that validation reports them with their row.
     """
-    text = values.astype("str").str.strip()
+    text = to_text(values).str.strip()
     if date.format is None:
         has_offset = text.str.contains(_OFFSET, na=False)
         aware = pd.to_datetime(text.where(has_offset), format="ISO8601", utc=True, errors="coerce")
@@ -480,5 +500,5 @@ def _key(value: object) -> str:
 
 
 def _match_key(values: pd.Series) -> pd.Series:
-    key = values.astype("str").str.strip().str.casefold()
+    key = to_text(values).str.strip().str.casefold()
     return key.mask(key == "")

@@ -6,12 +6,20 @@ The embedded default is a SQLite tracking store in the working directory
 logged as one MLflow model (a pyfunc that scores raw contract data) registered
 under one name; the alias ``champion`` moves only through the promotion gate.
 The report written after registration joins the run with :func:`log_report`.
+
+Each run is tagged at its start with the process that owns it (:func:`process_tags`:
+its PID, its start time and a hash of the host name), so that a later training can
+tell a run whose process was killed (left ``RUNNING`` forever) from one still
+going, and mark it ``FAILED`` (:func:`fail_dead_runs`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,12 @@ from mqlscore.contract.schema import (CHAMPION_ALIAS, COUNT_COLUMNS, LEAD_COLUMN
                                       REQUIRED_COLUMNS, champion_uri)
 
 REPORT_ARTIFACT_PATH = "report"
+# Run tags naming the process that owns a run (see process_tags)
+PID_TAG = "mqlscore.pid"
+PROCESS_STARTED_TAG = "mqlscore.process_started"
+HOST_TAG = "mqlscore.host"
+FAILURE_TAG = "mqlscore.failure"
+_START_TIME_SLACK = 1.0  # seconds
 # MLflow types of the pyfunc's output columns; the others are text
 OUTPUT_TYPES = {"probability": "double", "score": "double", "is_mql": "boolean", "fit_points": "double",
                 "intent_points": "double"}
@@ -76,7 +90,7 @@ def requirements() -> list[str]:
     """Explicit requirements (inference would cost seconds in a subprocess)."""
     from importlib.metadata import version
 
-    names = ("mlflow", "numpy", "pandas", "pyarrow", "pandera", "pydantic", "lightgbm", "scikit-learn", "scipy",
+    names = ("mlflow", "numpy", "pandas", "pyarrow", "pydantic", "lightgbm", "scikit-learn", "scipy",
              "pyyaml")
     return [f"{n}=={version(n)}" for n in names]
 
@@ -111,7 +125,8 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
 
     _use_experiment(mlflow, experiment)
     client = MlflowClient()
-    with mlflow.start_run() as run:
+    # the owner is recorded with the run itself, so a run killed at any later moment can be recognised
+    with mlflow.start_run(tags=process_tags()) as run:
         mlflow.log_params(_flatten(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
@@ -155,6 +170,78 @@ def log_report(run_id: str, folder: Path) -> None:
     from mlflow import MlflowClient
 
     MlflowClient().log_artifacts(run_id, str(folder), REPORT_ARTIFACT_PATH)
+
+
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """Run tags naming a process (default: this one): its PID, its start time (epoch
+    seconds; a PID can be reused by a later process) and a short hash of the host
+    name (enough to compare hosts without storing a machine's name)."""
+    import psutil
+
+    pid = os.getpid() if pid is None else pid
+    return {PID_TAG: str(pid), PROCESS_STARTED_TAG: f"{psutil.Process(pid).create_time():.3f}",
+            HOST_TAG: host_id()}
+
+
+def host_id() -> str:
+    """A short hash of this machine's host name."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]
+
+
+def fail_dead_runs(experiment: str) -> list[str]:
+    """Mark ``FAILED`` the runs of ``experiment`` left ``RUNNING`` by a training
+    process that was killed; return their ids. A run is only touched when its tags
+    (:func:`process_tags`) name this host, it started before this process, and its
+    process is gone (no such PID, a zombie, or a PID since reused by a process that
+    started later). Runs without the tags, of other hosts or of live processes are
+    left alone: nothing here can tell whether they are still going."""
+    configure()
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    import psutil
+
+    # a process's start time is only known to about a second (the boot time is counted in
+    # whole seconds), so "older than this process" allows that much
+    now_started_ms = (psutil.Process().create_time() + _START_TIME_SLACK) * 1000
+    failed = []
+    for run in client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", ViewType.ACTIVE_ONLY):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host_id() or not str(tags.get(PID_TAG, "")).isdigit():
+            continue
+        if run.info.start_time is None or run.info.start_time >= now_started_ms:
+            continue
+        if _process_alive(int(tags[PID_TAG]), tags.get(PROCESS_STARTED_TAG)):
+            continue
+        client.set_tag(run.info.run_id, FAILURE_TAG, "its training process ended before the run did (killed); "
+                                                     "marked by a later training")
+        client.set_terminated(run.info.run_id, "FAILED", end_time=int(time.time() * 1000))
+        failed.append(run.info.run_id)
+    return failed
+
+
+def _process_alive(pid: int, started: str | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (epoch seconds) still runs."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = process.create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists and belongs to someone else: assume it is alive
+    try:
+        # another process with the same PID started later: the run's own process is gone
+        return started is None or abs(created - float(started)) < _START_TIME_SLACK
+    except ValueError:
+        return True
 
 
 def _use_experiment(mlflow: Any, name: str) -> None:

@@ -31,6 +31,7 @@ from mqlscore.evaluation import ModelEvaluation, evaluate_model
 from mqlscore.features import TrainingSet, build_training_set
 from mqlscore.features.decay import DecayReport
 from mqlscore.features.training_set import split_by_time
+from mqlscore.leakguard import LeakGuard, LeakReport
 from mqlscore.models.calibration import PlattCalibrator, cross_fitted_proba
 from mqlscore.scoring import ScoreScale, ScoringModel, ThresholdChoice, choose_threshold, logit, tiers_of
 
@@ -88,6 +89,7 @@ class TrainResult:
     fingerprint: dict[str, Any]
     decay: DecayReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    leaks: LeakReport | None = None  # the leak guard's findings on the extra lead columns
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Validation metrics per model."""
@@ -211,7 +213,9 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
           say: Progress = lambda message: None) -> TrainResult:
     """Fit, calibrate, evaluate and compare the models and choose the champion and
     its MQL threshold; see the module docstring. Writes nothing; raises
-    :class:`NotEnoughData` on too thin a history (unless ``force``)."""
+    :class:`NotEnoughData` on too thin a history (unless ``force``) and
+    ``mqlscore.leakguard.LeakingColumns`` when extra lead columns look like they
+    know the outcome (before fitting anything; see :func:`check_leaks`)."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say("building the point-in-time training set")
@@ -220,6 +224,9 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
     counts = data_counts(dataset, ts, is_fit, is_val)
     with_gbm = check_enough_data(counts, settings, force)
     seconds["training_set"] = time.perf_counter() - t0
+    t_guard = time.perf_counter()
+    leaks = check_leaks(dataset, ts, is_fit, settings, say)
+    seconds["leak_guard"] = time.perf_counter() - t_guard
 
     t1 = time.perf_counter()
     candidates = _fit_candidates(ts, dataset, is_fit, is_val, with_gbm, settings, say)
@@ -252,7 +259,19 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
                                  best.threshold.probability, metadata)
     seconds["total"] = time.perf_counter() - t0
     return TrainResult(scoring_model, champion, candidates, best.threshold, counts, _validation(ts, is_val),
-                       ts.horizon_days, window, fingerprint(dataset), decay, seconds)
+                       ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks)
+
+
+def check_leaks(dataset: Dataset, ts: TrainingSet, is_fit: np.ndarray, settings: Settings,
+                say: Progress = lambda message: None) -> LeakReport:
+    """Run the leak guard (``mqlscore.leakguard``) on the extra lead columns the
+    feature builder uses, and the excluded ones, over the fitting period only,
+    before any model is fitted. Raises ``LeakingColumns`` naming each column that
+    looks like it knows the outcome (unless allowed in ``features.allow_columns``)."""
+    say("checking the extra lead columns for leaks")
+    guard = LeakGuard.from_config(settings.features, seed=settings.train.seed)
+    guard.fit(dataset.leads, ts.snapshots[is_fit], dataset.outcomes, ts.as_of, ts.builder.extras_)
+    return guard.check()
 
 
 def _window(dataset: Dataset) -> dict[str, str]:

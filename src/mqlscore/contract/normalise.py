@@ -15,15 +15,15 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from datetime import date
 from collections.abc import Collection
+from datetime import date
 from typing import Any, Union
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mqlscore.contract.schema import EARLIEST, LATEST, TIMESTAMP_DTYPE
+from mqlscore.contract.schema import EARLIEST, LATEST, OUT_OF_RANGE, TIMESTAMP_DTYPE
 
 # A text column: a pandas "str" Series with a 0..n-1 index, or an object array of str and None.
 Text = Union[pd.Series, np.ndarray]
@@ -72,8 +72,29 @@ def _as_text(values: pd.Series) -> pd.Series:
         finite = values.dropna()
         if len(finite) and _whole_ids(finite.to_numpy(dtype="float64")):
             values = values.astype("Int64")  # ids stored as floats by a spreadsheet: 7.0 means "7"
-    text = values.astype("str").str.strip()
+    text = to_text(values).str.strip()
     return text.mask(text == "")
+
+
+def to_text(values: pd.Series) -> pd.Series:
+    """Any column as pandas ``str`` values (missing stay missing), whatever it holds:
+    bytes are read as UTF-8 (an undecodable byte becomes U+FFFD, so the value is
+    reported as unparsable instead of crashing the run), and instants a local
+    calendar cannot write (a year-1 time west of UTC) are written in UTC."""
+    try:
+        return values.astype("str")
+    except UnicodeDecodeError:
+        return pd.Series([_decoded(v) for v in values.tolist()], index=values.index, dtype="str")
+    except (NotImplementedError, ValueError, OverflowError):
+        if not isinstance(values.dtype, pd.DatetimeTZDtype):
+            raise
+        return values.dt.tz_convert("UTC").astype("str")
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _whole_ids(finite: np.ndarray) -> bool:
@@ -317,7 +338,7 @@ def _native_instants(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _beyond_nanoseconds(parsed: Any, text: Text) -> np.ndarray:
-    lost = np.isnat(np.asarray(parsed.to_numpy(dtype="datetime64[ns]"))) & ~_missing(text)
+    lost = np.asarray(pd.isna(parsed)) & ~_missing(text)
     beyond = np.zeros(len(lost), dtype=bool)
     if lost.any():
         positions = np.flatnonzero(lost)
@@ -391,9 +412,15 @@ def _parse_as_of_text(text: str) -> pd.Timestamp:
 def _coerce_as_of(value: str | pd.Timestamp | Any | None) -> pd.Timestamp | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        return parse_as_of(value)
-    return _to_utc(value)
+    when = parse_as_of(value) if isinstance(value, str) else _to_utc(value)
+    check_as_of_range(when)
+    return when
+
+
+def check_as_of_range(when: pd.Timestamp) -> None:
+    """Raise ValueError when an as-of time lies outside the years the contract takes."""
+    if not EARLIEST <= when < LATEST:
+        raise ValueError(f"as-of time {when.isoformat().replace('+00:00', 'Z')} is {OUT_OF_RANGE}")
 
 
 def _as_instant(ts: pd.Timestamp) -> np.datetime64:

@@ -48,6 +48,17 @@ def read_tables(folder: Path | str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def table_files(folder: Path | str) -> list[Path]:
+    """The table files :func:`read_tables` reads from ``folder`` (``leads.csv``,
+    ``activities.parquet``, ...), without reading them; none when it cannot be listed."""
+    folder = Path(folder)
+    try:
+        names = {p.name for p in folder.iterdir() if p.is_file()}
+    except OSError:
+        return []
+    return [folder / f"{table}.{fmt}" for table in TABLES for fmt in ("csv", "parquet") if f"{table}.{fmt}" in names]
+
+
 def _table_file(folder: Path, names: list[str], table: str) -> Path | None:
     expected = {f"{table}.csv", f"{table}.parquet"}
     found = [name for name in names if name in expected]
@@ -120,10 +131,34 @@ def _read_csv(path: Path, label: str, delimiter: str, encoding: str) -> pd.DataF
             label, f"{path} could not be read as CSV: {_describe_csv_problem(data, encoding, delimiter)}"
         ) from None
     frame.index = pd.Index(_csv_line_numbers(data, len(frame), encoding, delimiter), name="row")
+    header = _csv_header(data, encoding, delimiter)
+    if len(header) == frame.shape[1] and len(set(header)) < len(header):
+        # The reader renames a repeated header ("created_at.1"): keep the names as written,
+        # so that validation (or the importer) names the repeated column instead of losing it.
+        frame.columns = header
     return frame
 
 
+def _csv_header(data: bytes, encoding: str, delimiter: str) -> list[str]:
+    """The header row's names as written (empty when it cannot be parsed)."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    try:
+        return next(csv.reader(text, delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
 def _read_parquet(path: Path, label: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - reported with the reader's own message below
+        names = []
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated)
+        raise ContractError.single(label, f"{path}: column {listed} appears more than once", column=repeated[0])
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a corrupt file; all mean the same here

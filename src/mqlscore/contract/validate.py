@@ -64,6 +64,11 @@ def validate_tables(
     is the number of offending rows each problem lists (its count is always
     complete).
 
+    Errors: an empty required value, an unparsable timestamp or one outside
+    the years 1900-2199 (``schema.OUT_OF_RANGE``), a duplicate lead_id, a count
+    that is not a whole number or is negative, an outcome before its lead's
+    created_at.
+
     Raises ContractError on any error unless ``lenient``; in lenient mode rows
     with errors go to ``Dataset.rejects`` with their reason and validation goes
     on. Structural errors (missing leads or required column, no leads left) are
@@ -586,6 +591,48 @@ class _Validation:
         report.problems.sort(key=lambda p: (p.severity != "error", rank.get(p.table, len(rank))))
 
 
+def _plain_json_value(value: Any) -> Any:
+    """A value JSON can hold: plain values as they are, bytes decoded, instants and the rest as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, pd.Timestamp):
+        # asm8 is the instant (UTC for an aware value) at the value's unit, whatever its year.
+        return str(np.datetime_as_string(value.asm8)) + ("Z" if value.tz is not None else "")
+    return str(value)
+
+
+_JSON_EARLIEST, _JSON_LATEST = np.datetime64("1678-01-01"), np.datetime64("2262-01-01")
+
+
+def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with values pandas' JSON writer mishandles written as text first: instants
+    beyond the years it can convert (it crashes the process on some), and objects that
+    are neither text nor numbers (it may fail on bytes or odd instants inside them)."""
+    replaced: dict[int, pd.Series] = {}
+    for i, dtype in enumerate(frame.dtypes):
+        column = frame.iloc[:, i]
+        if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+            utc = column.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(dtype, pd.DatetimeTZDtype) else column
+            instants = utc.to_numpy()
+            given = ~np.isnat(instants)
+            if np.any(given & ((instants < _JSON_EARLIEST) | (instants >= _JSON_LATEST))):
+                text = np.char.add(np.datetime_as_string(instants), "Z" if utc is not column else "")
+                replaced[i] = pd.Series(np.where(given, text, None), index=frame.index, dtype=object)
+        elif dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_INFERRED:
+            replaced[i] = column.map(_plain_json_value)
+    if not replaced:
+        return frame
+    out = frame.copy(deep=False)
+    for i, values in replaced.items():
+        out.isetitem(i, values)
+    return out
+
+
+_PLAIN_INFERRED = frozenset({"string", "empty", "integer", "floating", "boolean", "mixed-integer-float"})
+
+
 def _repeated_numbers(values: np.ndarray) -> np.ndarray:
     """True for each value that appears more than once."""
     # Sorting beats hashing here (0.4 s against 0.7 s for 3M shuffled instants; 0.02 s
@@ -676,6 +723,12 @@ def _join_unique(values: pd.Series) -> str | None:
 def _records_json(frame: pd.DataFrame) -> list[str]:
     if frame.empty:
         return []
-    text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+    frame = _json_ready(frame)
+    try:
+        text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+    except (TypeError, ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
+        # A value JSON cannot hold as it is (bytes that are not UTF-8, an odd object): write it as text.
+        safe = frame.astype(object).map(_plain_json_value)
+        text = safe.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
     # JSON escapes newlines inside strings, so a literal newline only ends a record.
     return text.rstrip("\n").split("\n")

@@ -20,7 +20,7 @@ from mqlscore.contract import CANONICAL_ACTIVITY_TYPES
 from mqlscore.features import account as acct
 from mqlscore.features import fit as fitf
 from mqlscore.features import intent
-from mqlscore.features.events import NS_PER_DAY, SortedEvents, time_frame, to_ns
+from mqlscore.features.events import US_PER_DAY, SortedEvents, time_frame, to_us
 from mqlscore.features.pages import UNCATEGORISED, categorise_details, categorise_path, first_segment, normalise_path
 from mqlscore.features.registry import FeatureSpec, account_specs, fit_specs, intent_specs, safe_name
 
@@ -117,23 +117,23 @@ class FeatureBuilder:
         if (snap_lead < 0).any():
             missing = snapshots["lead_id"][snap_lead < 0].iloc[0]
             raise ValueError(f"snapshots: lead_id {missing!r} is not among the leads")
-        snap_ns = to_ns(snapshots["as_of"])
-        created_ns = to_ns(leads["created_at"])
+        snap_us = to_us(snapshots["as_of"])
+        created_us = to_us(leads["created_at"])
         account = self._account_codes(leads)
 
         acts = activities[activities["lead_id"].astype(str).isin(lead_code)] if len(activities) else activities
         ev_lead = lead_code.get_indexer(acts["lead_id"].astype(str)) if len(acts) else np.empty(0, np.int64)
-        ev_ns = to_ns(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
+        ev_us = to_us(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
         ev_family = self.family_codes(acts)
         n_entities = max(len(leads), int(account.max(initial=-1) + 1) * len(acct.COMMITTEE_ROLES)) + 2
-        base_ns, span = time_frame(ev_ns, snap_ns, created_ns, n_entities=n_entities)
-        lead_events = SortedEvents.build(ev_lead, ev_ns, ev_family, base_ns, span)
+        base_us, span = time_frame(ev_us, snap_us, created_us, n_entities=n_entities)
+        lead_events = SortedEvents.build(ev_lead, ev_us, ev_family, base_us, span)
 
         facts = fitf.lead_facts(leads)
         blocks = [
-            self._fit_block(leads, facts, snap_lead, snap_ns, created_ns),
-            *self._intent_block(lead_events, len(leads), snap_lead, snap_ns),
-            self._account_block(facts, account, lead_events, created_ns, snap_lead, snap_ns, base_ns, span),
+            self._fit_block(leads, facts, snap_lead, snap_us, created_us),
+            *self._intent_block(lead_events, len(leads), snap_lead, snap_us),
+            self._account_block(facts, account, lead_events, created_us, snap_lead, snap_us, base_us, span),
         ]
         out = pd.concat(blocks, axis=1)
         out.index = snapshots.index
@@ -192,14 +192,14 @@ class FeatureBuilder:
             cache[name] = (pd.CategoricalDtype(levels), {level: i for i, level in enumerate(levels)})
         return cache[name]
 
-    def _fit_block(self, leads: pd.DataFrame, facts: dict[str, np.ndarray], snap_lead: np.ndarray, snap_ns: np.ndarray,
-                   created_ns: np.ndarray) -> pd.DataFrame:
+    def _fit_block(self, leads: pd.DataFrame, facts: dict[str, np.ndarray], snap_lead: np.ndarray, snap_us: np.ndarray,
+                   created_us: np.ndarray) -> pd.DataFrame:
         cols: dict[str, Any] = {}
         for name in fitf.CATEGORICAL_FIT:
             cols[f"fit__{name}"] = self._categorical(name, facts[name][snap_lead])
         for name in FIT_NUMERIC:
             if name == "lead_age_days":
-                cols["fit__lead_age_days"] = ((snap_ns - created_ns[snap_lead]) / NS_PER_DAY).astype(np.float32)
+                cols["fit__lead_age_days"] = ((snap_us - created_us[snap_lead]) / US_PER_DAY).astype(np.float32)
             else:
                 cols[f"fit__{name}"] = np.asarray(facts[name], float)[snap_lead].astype(np.float32)
         for col, kind in self.extras_.items():
@@ -212,13 +212,13 @@ class FeatureBuilder:
         return pd.DataFrame(cols)
 
     def _intent_block(self, events: SortedEvents, n_leads: int, snap_lead: np.ndarray,
-                      snap_ns: np.ndarray) -> list[pd.DataFrame]:
+                      snap_us: np.ndarray) -> list[pd.DataFrame]:
         cfg = self.config
         measures = intent.intent_measures(cfg.half_lives_days, cfg.windows_days)
-        cube = intent.family_intent(events, len(self.families_), snap_lead, snap_ns, cfg.half_lives_days,
+        cube = intent.family_intent(events, len(self.families_), snap_lead, snap_us, cfg.half_lives_days,
                                     cfg.windows_days)
         names = [f"intent__{safe_name(family)}__{m}" for family in self.families_ for m in measures]
-        families = pd.DataFrame(cube.reshape(len(snap_ns), -1), columns=names, copy=False)
+        families = pd.DataFrame(cube.reshape(len(snap_us), -1), columns=names, copy=False)
         since = cube[:, :, -1]
         with np.errstate(all="ignore"):
             any_since = np.where(np.isnan(since).all(axis=1), np.nan, np.nanmin(np.nan_to_num(since, nan=np.inf),
@@ -228,11 +228,11 @@ class FeatureBuilder:
             columns[f"intent__any__count_{w}d"] = cube[:, :, len(cfg.half_lives_days) + j].sum(axis=1)
         family_index = {f: i for i, f in enumerate(self.families_)}
         milestones = intent.milestone_times(events, n_leads, family_index)
-        columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_ns)
+        columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_us)
         return [families, pd.DataFrame(columns)]
 
     def _account_block(self, facts: dict[str, np.ndarray], account: np.ndarray, lead_events: SortedEvents,
-                       created_ns: np.ndarray, snap_lead: np.ndarray, snap_ns: np.ndarray, base_ns: int,
+                       created_us: np.ndarray, snap_lead: np.ndarray, snap_us: np.ndarray, base_us: int,
                        span: int) -> pd.DataFrame:
         cfg = self.config
         roles = acct.COMMITTEE_ROLES
@@ -242,21 +242,21 @@ class FeatureBuilder:
         ev_role = lead_role[lead_events.entity]
         with_role = (ev_acc >= 0) & (ev_role >= 0)
         role_events = SortedEvents.build(ev_acc[with_role] * len(roles) + ev_role[with_role],
-                                         lead_events.ns[with_role], None, base_ns, span)
+                                         lead_events.us[with_role], None, base_us, span)
         snap_account = account[snap_lead]
         has_acc = account >= 0
-        members = SortedEvents.build(account[has_acc], created_ns[has_acc], np.flatnonzero(has_acc), base_ns, span)
-        committee = acct.committee_activity(role_events, lead_events, snap_lead, snap_account, lead_role, snap_ns,
-                                            cfg.committee_window_days, members=members, lead_created_ns=created_ns)
-        engaged, known = acct.engaged_and_known_leads(members, lead_events, created_ns, snap_lead, snap_account,
-                                                      snap_ns, cfg.committee_window_days)
+        members = SortedEvents.build(account[has_acc], created_us[has_acc], np.flatnonzero(has_acc), base_us, span)
+        committee = acct.committee_activity(role_events, lead_events, snap_lead, snap_account, lead_role, snap_us,
+                                            cfg.committee_window_days, members=members, lead_created_us=created_us)
+        engaged, known = acct.engaged_and_known_leads(members, lead_events, created_us, snap_lead, snap_account,
+                                                      snap_us, cfg.committee_window_days)
         high = np.isin(np.array(self.families_, dtype=object)[lead_events.payload], acct.HIGH_INTENT_FAMILIES) \
             if len(lead_events) else np.zeros(0, bool)
         keep = high & (ev_acc >= 0)
-        account_events = SortedEvents.build(ev_acc[keep], lead_events.ns[keep], lead_events.entity[keep], base_ns,
+        account_events = SortedEvents.build(ev_acc[keep], lead_events.us[keep], lead_events.entity[keep], base_us,
                                             span)
-        acc_intent = acct.account_intent(account_events, snap_lead, snap_account, snap_ns,
-                                         cfg.account_half_life_days, lead_created_ns=created_ns)
+        acc_intent = acct.account_intent(account_events, snap_lead, snap_account, snap_us,
+                                         cfg.account_half_life_days, lead_created_us=created_us)
         columns: dict[str, np.ndarray] = {
             "account__committee_roles_active": np.where(np.isnan(committee[:, 0]), np.nan, committee.sum(axis=1)),
         }

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.features.builder import FeatureBuilder
-from mqlscore.features.events import NS_PER_DAY, SortedEvents, expand_ranges, time_frame, to_ns
+from mqlscore.features.events import (US_PER_DAY, SortedEvents, expand_ranges, instant_us, time_frame, to_us,
+                                      utc_times)
 
 QUARTER_DAYS = 365.25 / 4
 RULE_OF_THUMB_LOSS = 0.25  # share of weight lost per quarter, the common hand-set practice
@@ -143,18 +144,18 @@ def case_base_rows(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd
     ``as_of``, ``label`` (1 for a case)."""
     from mqlscore.features.snapshots import closing_times
 
-    created = to_ns(leads["created_at"])
+    created = to_us(leads["created_at"])
     sql, closed = closing_times(leads, outcomes)
-    t_end = int(pd.Timestamp(as_of).as_unit("ns").value)
+    t_end = instant_us(as_of)
     end = np.minimum(closed, t_end)
-    open_ns = np.clip(end - created, 0, None).astype(float)
+    open_us = np.clip(end - created, 0, None).astype(float)
     is_case = (sql < t_end) & (sql > created)
-    base_lead = rng.choice(len(leads), size=n_base, p=open_ns / open_ns.sum())
-    base_t = created[base_lead] + (rng.random(n_base) * open_ns[base_lead]).astype(np.int64)
+    base_lead = rng.choice(len(leads), size=n_base, p=open_us / open_us.sum())
+    base_t = created[base_lead] + (rng.random(n_base) * open_us[base_lead]).astype(np.int64)
     ids = leads["lead_id"].to_numpy()
     return pd.DataFrame({
         "lead_id": np.r_[ids[is_case], ids[base_lead]],
-        "as_of": pd.to_datetime(np.r_[sql[is_case], base_t], utc=True),
+        "as_of": utc_times(np.r_[sql[is_case], base_t]),
         "label": np.r_[np.ones(int(is_case.sum())), np.zeros(n_base)].astype(np.int8),
     })
 
@@ -168,15 +169,15 @@ def _pairs(builder: FeatureBuilder, leads: pd.DataFrame, activities: pd.DataFram
     acts, fam = acts[keep], fam[keep]
     remap = np.full(len(builder.families_), -1)
     remap[families] = np.arange(len(families))
-    ev_ns = to_ns(acts["occurred_at"])
+    ev_us = to_us(acts["occurred_at"])
     snap_lead = lead_code.get_indexer(rows["lead_id"].astype(str))
-    snap_ns = to_ns(rows["as_of"])
-    base, span = time_frame(ev_ns, snap_ns, n_entities=len(leads) + 1)
-    events = SortedEvents.build(lead_code.get_indexer(acts["lead_id"].astype(str)), ev_ns, remap[fam], base, span)
-    start = events.count_before(snap_lead, snap_ns - int(lookback_days * NS_PER_DAY))
-    end = events.count_before(snap_lead, snap_ns)
+    snap_us = to_us(rows["as_of"])
+    base, span = time_frame(ev_us, snap_us, n_entities=len(leads) + 1)
+    events = SortedEvents.build(lead_code.get_indexer(acts["lead_id"].astype(str)), ev_us, remap[fam], base, span)
+    start = events.count_before(snap_lead, snap_us - int(lookback_days * US_PER_DAY))
+    end = events.count_before(snap_lead, snap_us)
     row, event = expand_ranges(start, end)
-    age = (snap_ns[row] - events.ns[event]) / NS_PER_DAY
+    age = (snap_us[row] - events.us[event]) / US_PER_DAY
     return row, events.payload[event], age
 
 
@@ -332,4 +333,4 @@ def _sql_before(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd.Ti
     from mqlscore.features.snapshots import closing_times
 
     sql, _ = closing_times(leads, outcomes)
-    return sql < int(pd.Timestamp(as_of).as_unit("ns").value)
+    return sql < instant_us(as_of)

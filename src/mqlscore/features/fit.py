@@ -151,10 +151,24 @@ def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def column_key(name: object) -> str:
+    """A column name for matching names a person typed: lower case, without
+    spaces, ``_`` or ``-`` (" Lead Status ", "lead_status" and "Lead-Status" match)."""
+    return re.sub(r"[\s_-]+", "", str(name)).lower()
+
+
 def extra_columns(leads: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
-    """Lead columns beyond the contract's own that may become generic features."""
-    skip = NOT_FEATURES | set(exclude)
-    return [c for c in leads.columns if c not in skip and not c.startswith("_")]
+    """Lead columns beyond the contract's own that may become generic features
+    (``exclude`` names match ignoring case, spaces, ``_`` and ``-``)."""
+    skip = {column_key(name) for name in exclude}
+    return [c for c in leads.columns
+            if c not in NOT_FEATURES and not str(c).startswith("_") and column_key(c) not in skip]
+
+
+def unmatched_names(names: tuple[str, ...], columns: list[str]) -> list[str]:
+    """The ``names`` (e.g. ``features.exclude_columns``) that match none of ``columns`` by :func:`column_key`."""
+    keys = {column_key(c) for c in columns}
+    return [name for name in names if column_key(name) not in keys]
 
 
 def numeric_or_text(values: pd.Series) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mqlscore.features.events import MAX_PAIRS_PER_CHUNK, NS_PER_DAY, SortedEvents, chunk_bounds, expand_ranges
+from mqlscore.features.events import MAX_PAIRS_PER_CHUNK, US_PER_DAY, SortedEvents, chunk_bounds, expand_ranges
 
 # Peer-reviewed evidence, then a reference customer, then EHR integration,
 # then ROI or pricing: each step counts only after the previous one.
@@ -22,10 +22,10 @@ EVIDENCE_SEQUENCE: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _pair_ranges(events: SortedEvents, snap_entity: np.ndarray, snap_ns: np.ndarray
+def _pair_ranges(events: SortedEvents, snap_entity: np.ndarray, snap_us: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """For each snapshot, the index range of its entity's events before it."""
-    return events.start_of(snap_entity), events.count_before(snap_entity, snap_ns)
+    return events.start_of(snap_entity), events.count_before(snap_entity, snap_us)
 
 
 def intent_measures(half_lives: Sequence[float], windows: Sequence[int]) -> list[str]:
@@ -33,7 +33,7 @@ def intent_measures(half_lives: Sequence[float], windows: Sequence[int]) -> list
     return [f"decay_{h:g}d" for h in half_lives] + [f"count_{w}d" for w in windows] + ["days_since"]
 
 
-def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray, snap_ns: np.ndarray,
+def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray, snap_us: np.ndarray,
                   half_lives: Sequence[float], windows: Sequence[int]) -> np.ndarray:
     """Per snapshot, family and measure (see :func:`intent_measures`): decayed
     counts at each half-life, counts in each recent window [t - w, t), and days
@@ -43,17 +43,17 @@ def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray
     (n_snapshots, n_families * n_measures) it is the feature block itself, so
     no copy is made for a million snapshots.
     """
-    n, H, W = len(snap_ns), len(half_lives), len(windows)
+    n, H, W = len(snap_us), len(half_lives), len(windows)
     out = np.zeros((n, n_families, H + W + 1), np.float32)
     out[:, :, -1] = np.nan
     if n == 0 or len(events) == 0:
         return out
-    start, end = _pair_ranges(events, snap_entity, snap_ns)
+    start, end = _pair_ranges(events, snap_entity, snap_us)
     for lo, hi in chunk_bounds(np.maximum(end - start, 0), MAX_PAIRS_PER_CHUNK):
         snap, event = expand_ranges(start[lo:hi], end[lo:hi])
         if not len(snap):
             continue
-        age = (snap_ns[lo:hi][snap] - events.ns[event]) / NS_PER_DAY
+        age = (snap_us[lo:hi][snap] - events.us[event]) / US_PER_DAY
         cell = snap * n_families + events.payload[event]
         size = (hi - lo) * n_families
         block = out[lo:hi]
@@ -69,23 +69,23 @@ def family_intent(events: SortedEvents, n_families: int, snap_entity: np.ndarray
 
 def milestone_times(events: SortedEvents, n_entities: int, family_index: dict[str, int]) -> np.ndarray:
     """For each entity, when it reached each step of the evidence sequence
-    (int64 ns; the int64 maximum when never). Steps must happen in order."""
+    (int64 microseconds; the int64 maximum when never). Steps must happen in order."""
     reached = np.full((n_entities, len(EVIDENCE_SEQUENCE)), np.iinfo(np.int64).max, dtype=np.int64)
     previous = np.full(n_entities, np.iinfo(np.int64).min, dtype=np.int64)
     for step, names in enumerate(EVIDENCE_SEQUENCE):
         codes = [family_index[name] for name in names if name in family_index]
         mask = np.isin(events.payload, codes)
-        ent, ns = events.entity[mask], events.ns[mask]
+        ent, us = events.entity[mask], events.us[mask]
         # first event of this step at or after the previous step, per entity
-        ok = ns >= previous[ent]
-        ent, ns = ent[ok], ns[ok]
+        ok = us >= previous[ent]
+        ent, us = ent[ok], us[ok]
         first = np.full(n_entities, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, ent, ns)
+        np.minimum.at(first, ent, us)
         reached[:, step] = first
         previous = first
     return reached
 
 
-def evidence_stage(milestones: np.ndarray, snap_entity: np.ndarray, snap_ns: np.ndarray) -> np.ndarray:
+def evidence_stage(milestones: np.ndarray, snap_entity: np.ndarray, snap_us: np.ndarray) -> np.ndarray:
     """How many steps of the evidence sequence were reached strictly before each snapshot."""
-    return (milestones[snap_entity] < snap_ns[:, None]).sum(axis=1).astype(np.float32)
+    return (milestones[snap_entity] < snap_us[:, None]).sum(axis=1).astype(np.float32)

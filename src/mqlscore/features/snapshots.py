@@ -19,36 +19,36 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.config import SnapshotConfig
-from mqlscore.features.events import NS_PER_DAY, to_ns
+from mqlscore.features.events import US_PER_DAY, instant_us, to_us, utc_times
 
 NEVER = np.iinfo(np.int64).max
 
 
-def _outcome_ns(leads: pd.DataFrame, outcomes: pd.DataFrame, column: str) -> np.ndarray:
+def _outcome_us(leads: pd.DataFrame, outcomes: pd.DataFrame, column: str) -> np.ndarray:
     if outcomes is None or not len(outcomes) or column not in outcomes:
         return np.full(len(leads), NEVER, np.int64)
     times = outcomes.dropna(subset=[column]).groupby("lead_id")[column].min()
     if times.empty:  # e.g. nobody disqualified (mapping an empty datetime Series fails)
         return np.full(len(leads), NEVER, np.int64)
     mapped = leads["lead_id"].map(times)
-    ns = np.full(len(leads), NEVER, np.int64)
+    us = np.full(len(leads), NEVER, np.int64)
     given = mapped.notna().to_numpy()
-    ns[given] = to_ns(mapped[given])
-    return ns
+    us[given] = to_us(mapped[given])
+    return us
 
 
 def closing_times(leads: pd.DataFrame, outcomes: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """(SQL time, closing time) per lead in ns; ``NEVER`` when it has not happened."""
-    sql = _outcome_ns(leads, outcomes, "sql_at")
-    dq = _outcome_ns(leads, outcomes, "disqualified_at")
+    """(SQL time, closing time) per lead in microseconds (``events.to_us``); ``NEVER`` when it has not happened."""
+    sql = _outcome_us(leads, outcomes, "sql_at")
+    dq = _outcome_us(leads, outcomes, "disqualified_at")
     return sql, np.minimum(sql, dq)
 
 
 def open_leads_at(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per lead open at ``as_of`` (created before it, not closed at or
     before it), with columns ``lead_id`` and ``as_of``: what batch scoring scores."""
-    t = int(pd.Timestamp(as_of).as_unit("ns").value)
-    created = to_ns(leads["created_at"])
+    t = instant_us(as_of)
+    created = to_us(leads["created_at"])
     _, closed = closing_times(leads, outcomes)
     is_open = (created < t) & (closed > t)
     return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[is_open],
@@ -56,8 +56,8 @@ def open_leads_at(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd.
 
 
 def _periodic(created: np.ndarray, end: np.ndarray, config: SnapshotConfig) -> tuple[np.ndarray, np.ndarray]:
-    first = created + int(config.first_after_hours * 3600 * 10**9)
-    step = int(config.every_days * NS_PER_DAY)
+    first = created + int(config.first_after_hours * 3600 * 10**6)
+    step = int(config.every_days * US_PER_DAY)
     n = np.where(end > first, (end - first + step - 1) // step, 0)
     lead = np.repeat(np.arange(len(created)), n)
     k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
@@ -70,10 +70,10 @@ def _after_activity(lead_ids: pd.Index, created: np.ndarray, end: np.ndarray, ac
         return np.empty(0, np.int64), np.empty(0, np.int64)
     lead = lead_ids.get_indexer(activities["lead_id"].astype(str))
     ok = lead >= 0
-    lead, t = lead[ok], to_ns(activities["occurred_at"][ok]) + 60 * 10**9
+    lead, t = lead[ok], to_us(activities["occurred_at"][ok]) + 60 * 10**6
     valid = (t > created[lead]) & (t < end[lead])
     lead, t = lead[valid], t[valid]
-    bucket = (t - created[lead]) // int(config.after_activity_min_gap_days * NS_PER_DAY)
+    bucket = (t - created[lead]) // int(config.after_activity_min_gap_days * US_PER_DAY)
     frame = pd.DataFrame({"lead": lead, "bucket": bucket, "t": t}).sort_values("t", kind="stable")
     first = frame.drop_duplicates(["lead", "bucket"], keep="first")
     return first["lead"].to_numpy(np.int64), first["t"].to_numpy(np.int64)
@@ -86,11 +86,11 @@ def build_snapshots(leads: pd.DataFrame, activities: pd.DataFrame | None, outcom
     ``label`` is only meaningful where ``labelled`` is True (the full horizon
     lies before the folder's as-of time).
     """
-    as_of_ns = int(pd.Timestamp(as_of).as_unit("ns").value)
+    as_of_us = instant_us(as_of)
     lead_ids = pd.Index(leads["lead_id"].astype(str))
-    created = to_ns(leads["created_at"])
+    created = to_us(leads["created_at"])
     sql, closed = closing_times(leads, outcomes)
-    end = np.minimum(closed, as_of_ns)
+    end = np.minimum(closed, as_of_us)
     p_lead, p_t = _periodic(created, end, config)
     a_lead, a_t = (_after_activity(lead_ids, created, end, activities, config) if config.after_activity
                    else (np.empty(0, np.int64), np.empty(0, np.int64)))
@@ -99,12 +99,12 @@ def build_snapshots(leads: pd.DataFrame, activities: pd.DataFrame | None, outcom
         "kind": np.repeat(["periodic", "after_activity"], [len(p_lead), len(a_lead)]),
     }).drop_duplicates(["lead", "t"]).sort_values(["lead", "t"], kind="stable").reset_index(drop=True)
     lead, t = frame["lead"].to_numpy(), frame["t"].to_numpy()
-    horizon = int(config.horizon_days * NS_PER_DAY)
-    labelled = t + horizon <= as_of_ns
+    horizon = int(config.horizon_days * US_PER_DAY)
+    labelled = t + horizon <= as_of_us
     label = (sql[lead] > t) & (sql[lead] <= t + horizon)
     return pd.DataFrame({
         "lead_id": lead_ids.to_numpy()[lead],
-        "as_of": pd.to_datetime(t, utc=True),
+        "as_of": utc_times(t),
         "kind": frame["kind"].to_numpy(),
         "labelled": labelled,
         "label": label.astype(np.int8),

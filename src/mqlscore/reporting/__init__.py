@@ -6,9 +6,13 @@ One job per module: :mod:`.context` (the typed facts a report prints),
 :mod:`.evaluation_report` (metrics tables, charts, ``report.md``),
 :mod:`.explanations` (``explanations.md``, the scorecard's points table, the
 half-lives), :mod:`.model_card` (``model_card.md``). :func:`write_report` writes
-them all for one training run; ``mqlscore train`` calls it after
-``training.train`` and ``training.register`` and then logs the folder to the
-MLflow run with ``registry.log_report``.
+them all for one training run into one folder. :mod:`.folder` makes the
+report folder switched, never mixed: ``mqlscore train`` (after
+``training.train`` and ``training.register``) writes the report into a partial
+folder from :func:`stage_report`, logs it to the MLflow run with
+``registry.log_report`` and only then switches it in with
+:meth:`StagedReport.publish`, so ``models/`` shows the complete previous report
+or the complete new one, whenever the run is killed.
 
 Only aggregates are written: never a lead id, an email, a name or a title.
 """
@@ -22,12 +26,13 @@ from mqlscore.reporting.context import (DataWindow, Fingerprint, Registered, Rep
                                         build_context, fit_intent_share)
 from mqlscore.reporting.evaluation_report import EvaluationFiles, write_evaluation_report
 from mqlscore.reporting.explanations import write_explanations
+from mqlscore.reporting.folder import StagedReport, clean_leftovers, current_report, stage_report
 from mqlscore.reporting.model_card import write_model_card
 
 __all__ = [
-    "DataWindow", "EvaluationFiles", "Fingerprint", "Registered", "ReportContext", "ReportFiles", "TrainingRun",
-    "build_context", "fit_intent_share", "write_evaluation_report", "write_explanations", "write_model_card",
-    "write_report",
+    "DataWindow", "EvaluationFiles", "Fingerprint", "Registered", "ReportContext", "ReportFiles", "StagedReport",
+    "TrainingRun", "build_context", "clean_leftovers", "current_report", "fit_intent_share", "stage_report",
+    "write_evaluation_report", "write_explanations", "write_model_card", "write_report",
 ]
 
 SCORECARD = "scorecard"
@@ -46,7 +51,8 @@ class ReportFiles:
 
 
 def write_report(result: TrainingRun, registration: Registered | None, folder: Path) -> ReportFiles:
-    """Write the whole report of a training run into ``folder``: the evaluation
+    """Write the whole report of a training run into ``folder`` (plainly, file by
+    file: ``mqlscore train`` gives it a partial folder from :func:`stage_report`): the evaluation
     report of every candidate, the champion's explanations (with the scorecard's
     points table on the score's scale and the learned half-lives) and the model
     card. ``registration`` (``None`` when not registered) names the version and

@@ -15,7 +15,7 @@ neither: training and registration come before reporting, never after.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,9 +45,32 @@ class TrainingRun(Protocol):
     fingerprint: dict[str, Any]
     decay: DecayReport | None
     validation: Any  # ``sample_X`` and ``sample_y``: validation rows to explain the champion on
+    leaks: LeakChecks | None
 
     def candidate_model(self, name: str) -> ScoringModel:
         """A learned candidate as a calibrated ``ScoringModel``."""
+
+
+class CheckedColumn(Protocol):
+    """One column as the leak guard judged it (``mqlscore.leakguard.ColumnEvidence``)."""
+
+    column: str
+    decision: str
+    evidence: tuple[str, ...]
+
+
+class LeakChecks(Protocol):
+    """The leak guard's findings, as the report reads them (``mqlscore.leakguard.LeakReport``)."""
+
+    notes: tuple[str, ...]
+
+    @property
+    def checked(self) -> int:
+        """How many columns were measured."""
+
+    @property
+    def reported(self) -> Sequence[CheckedColumn]:
+        """The columns worth a line: flagged, allowed or excluded."""
 
 
 class Registered(Protocol):
@@ -76,6 +99,27 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class SuspectColumn:
+    """A column that looks like it knows the outcome (or was excluded or allowed),
+    its evidence in words and what was decided: ``stopped``, ``warned``,
+    ``allowed``, ``excluded`` (``kept`` when nothing was found)."""
+
+    column: str
+    decision: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LeakSection:
+    """The leak guard's part of the report: how many extra columns it measured,
+    the ones worth a line, and its notes (setting names that match no column)."""
+
+    checked: int
+    columns: tuple[SuspectColumn, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """The facts of a training run that the report and the model card print."""
 
@@ -95,6 +139,7 @@ class ReportContext:
     notes: tuple[str, ...] = ()
     oracle: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # name -> metrics of true probabilities
     retrain_command: str | None = None
+    leaks: LeakSection | None = None  # None: the leak guard did not run
 
 
 def fit_intent_share(attribution: Attribution) -> dict[str, float]:
@@ -133,4 +178,13 @@ def build_context(result: TrainingRun, registration: Registered | None = None,
         fit_intent_share=fit_intent_share(attribution) if attribution is not None else None,
         features_by_group=groups,
         notes=tuple(f"{k.replace('_', ' ')}: {v:,}" for k, v in result.counts.items()),
+        leaks=leak_section(result.leaks),
     )
+
+
+def leak_section(leaks: LeakChecks | None) -> LeakSection | None:
+    """The report's view of the leak guard's findings (None when it did not run)."""
+    if leaks is None:
+        return None
+    columns = tuple(SuspectColumn(c.column, c.decision, tuple(c.evidence)) for c in leaks.reported)
+    return LeakSection(leaks.checked, columns, tuple(leaks.notes))

@@ -282,6 +282,40 @@ def _fit_intent_lines(context: ReportContext) -> list[str]:
             "feature group: " + ", ".join(parts) + ".", ""]
 
 
+LEAK_TITLE = "Columns that look like they know the outcome"
+LEAK_DECISIONS = {
+    "stopped": "stopped: training refused",
+    "warned": "warned: kept as a feature; check it is known before qualification",
+    "allowed": "allowed: kept deliberately (--allow-column / features.allow_columns)",
+    "excluded": "excluded (features.exclude_columns): not a feature",
+    "kept": "kept: nothing found",
+}
+
+
+def leak_lines(context: ReportContext) -> list[str]:
+    """The section on the leak guard's findings (nothing when it did not run);
+    shared by the evaluation report and the model card."""
+    leaks = context.leaks
+    if leaks is None:
+        return []
+    lines = [f"## {LEAK_TITLE}", ""]
+    if not leaks.checked:
+        return lines + ["The export has no extra lead columns, so the leak guard had nothing to check.", ""]
+    lines += [f"Before any model was fitted, the leak guard measured the {count(leaks.checked)} extra lead "
+              "column(s) on the fitting period: how well each alone separates SQLs from the rest, values that "
+              "nearly all (or almost never) became SQL, whether it is filled once a lead is closed, and whether its "
+              "name reads like an outcome or a sales disposition. Strong evidence stops training; weaker evidence "
+              "is a warning.", ""]
+    if leaks.columns:
+        body = [[text(c.column), text(LEAK_DECISIONS.get(c.decision, c.decision)),
+                 text("; ".join(c.evidence) if c.evidence else "none found")] for c in leaks.columns]
+        lines += [table(["column", "decision", "evidence"], body), ""]
+    else:
+        lines += ["None of them looks like it knows the outcome.", ""]
+    lines += [f"- {text(note)}" for note in leaks.notes] + ([""] if leaks.notes else [])
+    return lines
+
+
 def _header_lines(context: ReportContext) -> list[str]:
     lines = []
     if context.model_name is not None:
@@ -336,6 +370,8 @@ def _report_md(evaluations: list[ModelEvaluation], context: ReportContext, pngs:
 
     lines += _half_lives_section(context)
     lines += _fit_intent_lines(context)
+
+    lines += leak_lines(context)
 
     model_notes = [f"`{text(ev.name)}`: {note}" for ev in evaluations for note in ev.notes]
     notes = list(context.notes) + model_notes

@@ -1,5 +1,6 @@
 """Who may call the service: the API key (``Authorization: Bearer <key>`` or
-``X-API-Key``, compared in constant time) and the lead card's sign-in session.
+``X-API-Key``, compared in constant time). The lead card's sign-in sessions,
+made from the key, are in :mod:`mqlscore.serving.sessions`.
 
 ``MQLSCORE_DEV=1`` (``mqlscore serve --dev``, loopback only) turns
 authentication off for local development.
@@ -26,6 +27,7 @@ UI_HEADER = "x-requested-with"
 UI_HEADER_VALUE = "mqlscore-ui"
 SAFE_METHODS = ("GET", "HEAD")
 AUTH_SCOPE_KEY = "mqlscore.auth"  # where the guard leaves its ApiKeyAuth for the lead card's sign-in route
+SESSIONS_SCOPE_KEY = "mqlscore.sessions"  # ... and its LeadCardSessions (None with authentication off)
 
 
 def dev_mode(environ: dict[str, str] | None = None) -> bool:
@@ -93,28 +95,13 @@ class ApiKeyAuth:
         key = key.strip()
         return bool(key) and self.allows([(b"x-api-key", key.encode("utf-8"))])
 
-    def session_token(self) -> str:
-        """The lead card's session cookie value: an HMAC of a fixed label under the key.
-        Never the key itself; it stops working when the key changes."""
-        if self.key is None:
-            return ""
-        return hmac.new(self.key, b"mqlscore lead card session v1", "sha256").hexdigest()
 
-    def allows_ui(self, headers: Iterable[tuple[bytes, bytes]], method: str | None) -> bool:
-        """True when the lead card's session cookie is valid (compared in constant time)
-        and, for anything but GET/HEAD, the page's ``X-Requested-With`` header is there.
-        Only ever asked for paths under /ui."""
-        if self.key is None:
-            return True
-        expected = self.session_token().encode("ascii")
-        cookie_ok = marked = False
-        for name, value in headers:
-            name = name.lower()
-            if name == b"cookie":
-                for part in value.split(b";"):
-                    cname, _, cvalue = part.strip().partition(b"=")
-                    if cname == SESSION_COOKIE.encode("ascii"):
-                        cookie_ok |= hmac.compare_digest(cvalue.strip(), expected)
-            elif name == UI_HEADER.encode("ascii"):
-                marked |= value.strip() == UI_HEADER_VALUE.encode("ascii")
-        return cookie_ok and (marked or method in SAFE_METHODS)
+def page_marked(headers: Iterable[tuple[bytes, bytes]], method: str | None) -> bool:
+    """True for a GET/HEAD, or when the lead card's own ``X-Requested-With`` header is
+    there (a form on another site cannot send it): what a POST with only the session
+    cookie also needs."""
+    if method in SAFE_METHODS:
+        return True
+    wanted = UI_HEADER.encode("ascii")
+    return any(name.lower() == wanted and value.strip() == UI_HEADER_VALUE.encode("ascii")
+               for name, value in headers)

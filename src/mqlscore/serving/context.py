@@ -46,6 +46,25 @@ def request_id() -> str | None:
     return log.request_id if log is not None else None
 
 
+def safe(value: Any, limit: int = 120) -> str:
+    """``value`` as one word of a log line: control characters, line and paragraph
+    separators and spaces escaped (``\\x0a``), at most ``limit`` characters, so that
+    nothing taken from a request can start a line or fake a ``key=value`` of its own."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable() and not any(c.isspace() for c in text):
+        return text
+    out = []
+    for c in text:
+        if c.isprintable() and not c.isspace():
+            out.append(c)
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
 def count(**counts: Any) -> None:
     """Add counts to the request's log line (no-op outside a request)."""
     log = _CURRENT.get()

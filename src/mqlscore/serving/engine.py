@@ -33,6 +33,9 @@ SCORING_MODEL_DIR = "scoring_model"  # inside the BentoML model folder
 SERVICE_CONFIG_FILE = "service_config.json"  # inside the BentoML model folder
 SERVICE_CONFIG_ENV = "MQLSCORE_SERVICE_CONFIG"  # JSON of ServiceConfig, overrides the one built into the bento
 SELF_TEST_AS_OF = "2026-02-01T00:00:00Z"
+# The service settings that bound a request (shown by GET /model and in the OpenAPI document).
+LIMITS = ("max_leads_per_request", "max_activities_per_lead", "max_body_bytes", "max_extra_fields_per_lead",
+          "max_extra_fields_per_request", "max_field_name_chars", "max_text_chars")
 
 
 @dataclass
@@ -125,6 +128,10 @@ class ScoringEngine:
         if as_of is None or not str(as_of).strip():
             when = now if now is not None else pd.Timestamp.now(tz="UTC")
             return pd.Timestamp(when).tz_convert("UTC").as_unit("us")
+        if len(str(as_of)) > self.config.max_text_chars:
+            raise RequestRejected(422, "as_of is not a timestamp", [FieldProblem(
+                "as_of", f"text of {len(str(as_of)):,} characters; at most {self.config.max_text_chars:,} "
+                         "(max_text_chars)")])
         try:
             when = parse_as_of(as_of)
         except (ValueError, OverflowError):
@@ -228,8 +235,6 @@ class ScoringEngine:
             "n_features": len(m.builder.specs_),
             "features": [{"name": s.name, "group": s.group, "signal": s.signal, "kind": s.kind,
                           "description": s.description} for s in m.builder.specs_],
-            "limits": {"max_leads_per_request": self.config.max_leads_per_request,
-                       "max_activities_per_lead": self.config.max_activities_per_lead,
-                       "max_body_bytes": self.config.max_body_bytes},
+            "limits": {name: getattr(self.config, name) for name in LIMITS},
             "source": self.source,
         }

@@ -5,15 +5,18 @@
 - 401 without a valid API key, except on the open health, metrics and API
   description routes; under ``/ui`` the lead card's session cookie also counts,
   and a browser without either gets the sign-in page;
-- 413 when the body is larger than ``max_body_bytes``;
+- 413 when the body is larger than ``max_body_bytes``; 408 (and the connection
+  closed) when it stalls or comes too slowly (``serving.timeouts``);
 - BentoML's 400 for a body that does not match the schema, reshaped into the
   service's error shape (``problems`` with a ``field`` path each);
-- one log line per request: id, method, path, status, milliseconds and counts
-  of leads and activities; never a value from the body.
+- one log line per request: id, method, route (``serving.labels``: never the path
+  as sent), status, milliseconds and counts of leads and activities; never a value
+  from the body, and nothing from the request that could break the line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -23,11 +26,14 @@ from typing import Any
 
 from mqlscore.config import ServiceConfig
 from mqlscore.serving import context
-from mqlscore.serving.context import logger
-from mqlscore.serving.auth import AUTH_SCOPE_KEY, ApiKeyAuth
+from mqlscore.serving.auth import AUTH_SCOPE_KEY, SESSION_COOKIE, SESSIONS_SCOPE_KEY, ApiKeyAuth, page_marked
+from mqlscore.serving.context import logger, safe
 from mqlscore.serving.errors import FieldProblem, RequestRejected, schema_rejection, unauthorised
-from mqlscore.serving.leadcard import UI_PREFIX, UI_SIGN_IN_PATHS, refuse
+from mqlscore.serving.labels import route_label
+from mqlscore.serving.leadcard import UI_PREFIX, UI_SIGN_IN_PATHS, refuse, request_is_secure, session_cookie
+from mqlscore.serving.sessions import LeadCardSessions, Session, SessionStore, SessionStoreError, lead_card_config
 from mqlscore.serving.startup import active_config, announce_dev_mode
+from mqlscore.serving.timeouts import BODY_IDLE_SECONDS, BODY_TOTAL_SECONDS
 
 # Open without a key: liveness, readiness, Prometheus metrics and the API's description
 # (schema, OpenAPI, Swagger UI). Scoring and the model need one; so does anything else.
@@ -38,15 +44,27 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+class BodyTimeout(Exception):
+    """The request body stalled or came too slowly."""
+
+
 class GuardMiddleware:
-    """Pure ASGI middleware: request id, API key, body size, error shape, one log line."""
+    """Pure ASGI middleware: request id, API key, body size and time, error shape, one log line.
+
+    ``sessions`` keeps the lead card's sign-in sessions (default: made from the key,
+    the shared session file and the service's ``lead_card`` settings at first use);
+    ``body_idle_seconds`` and ``body_total_seconds`` bound how long a body may take."""
 
     def __init__(self, app: Any, auth: ApiKeyAuth | None = None, config: ServiceConfig | None = None,
-                 log_open_paths: bool = False) -> None:
+                 log_open_paths: bool = False, sessions: LeadCardSessions | None = None,
+                 body_idle_seconds: float = BODY_IDLE_SECONDS, body_total_seconds: float = BODY_TOTAL_SECONDS) -> None:
         self.app = app
         self.auth = auth if auth is not None else ApiKeyAuth.from_env()
         self._config = config
+        self._sessions = sessions
         self.log_open_paths = log_open_paths
+        self.body_idle_seconds = body_idle_seconds
+        self.body_total_seconds = body_total_seconds
         if not self.auth.enabled:
             announce_dev_mode()
 
@@ -54,6 +72,13 @@ class GuardMiddleware:
     def config(self) -> ServiceConfig:
         """The limits: as given, else those of the loaded model's service settings."""
         return self._config if self._config is not None else active_config()
+
+    @property
+    def sessions(self) -> LeadCardSessions | None:
+        """The lead card's session keeper (None with authentication off)."""
+        if self._sessions is None and self.auth.enabled:
+            self._sessions = LeadCardSessions(self.auth.key, SessionStore.from_env(), lead_card_config(self.config))
+        return self._sessions
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -81,9 +106,11 @@ class GuardMiddleware:
             context.end(token)
             if not is_open or self.log_open_paths:
                 ms = (time.perf_counter() - start) * 1000
-                counts = " ".join(f"{k}={v}" for k, v in record.counts.items())
+                counts = " ".join(f"{k}={safe(v)}" for k, v in record.counts.items())
+                # The route, never the path as sent: a path is the caller's text (a %0a would
+                # start a forged line, an email in a URL would land in the log).
                 logger.info("request_id=%s method=%s path=%s status=%s ms=%.1f %s", request_id,
-                            scope.get("method"), path, status["code"], ms, counts)
+                            safe(scope.get("method")), route_label(path), status["code"], ms, counts)
 
     async def _route(self, scope: dict, receive: Callable, send: Callable, path: str, headers: list,
                      is_open: bool, request_id: str, record: context.RequestLog) -> None:
@@ -93,9 +120,16 @@ class GuardMiddleware:
             return
         is_ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
         if is_ui:
-            scope[AUTH_SCOPE_KEY] = self.auth  # the sign-in route checks the key against this one
-        if not (self.auth.allows(headers) or path in UI_SIGN_IN_PATHS
-                or (is_ui and self.auth.allows_ui(headers, method))):
+            scope[AUTH_SCOPE_KEY] = self.auth  # the sign-in routes check the key against this one
+            scope[SESSIONS_SCOPE_KEY] = self.sessions  # ... and issue and revoke sessions with this
+        allowed = self.auth.allows(headers) or path in UI_SIGN_IN_PATHS
+        if not allowed and is_ui:
+            session = self._session(headers)
+            allowed = session is not None and page_marked(headers, method)
+            if allowed and self.sessions.needs_renewal(session):  # in use: its idle clock starts again
+                cookie = session_cookie(self.sessions.renewed(session), request_is_secure(scope))
+                send = _with_header(send, (b"set-cookie", cookie.encode("latin-1")))
+        if not allowed:
             if is_ui:
                 await refuse(scope, receive, send, request_id)
                 return
@@ -107,7 +141,15 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.config.max_body_bytes
-        body = await read_body(scope, receive, limit)
+        try:
+            body = await read_body(scope, receive, limit, self.body_idle_seconds, self.body_total_seconds)
+        except BodyTimeout:
+            record.counts["timed_out"] = True
+            refusal = RequestRejected(408, f"request body not received within {self.body_total_seconds:g} s "
+                                      f"(or stalled for {self.body_idle_seconds:g} s)",
+                                      [FieldProblem("body", "too slow; send the whole body at once")])
+            await send_json(send, 408, refusal.body(request_id), [(b"connection", b"close")])
+            return
         if body is None:
             record.counts["too_large"] = True
             refusal = RequestRejected(413, f"request body larger than {limit:,} bytes",
@@ -116,6 +158,29 @@ class GuardMiddleware:
             return
         record.counts["bytes"] = len(body)
         await self.app(scope, _replay(body, receive), send if is_ui else _reshape_400(send, request_id))
+
+    def _session(self, headers: list) -> Session | None:
+        """The valid lead card session of the request's cookie, if any (None also when
+        the shared session file cannot be read: such a request has to sign in again)."""
+        sessions = self.sessions
+        if sessions is None:  # authentication off: the key check already let everything in
+            return None
+        try:
+            return sessions.check_cookies(headers, SESSION_COOKIE)
+        except SessionStoreError as exc:
+            logger.error("lead card sessions unavailable: %s", exc)
+            return None
+
+
+def _with_header(send: Callable, header: tuple[bytes, bytes]) -> Callable:
+    """``send`` adding ``header`` to the response."""
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending
 
 
 async def send_json(send: Callable, status: int, body: dict,
@@ -128,8 +193,12 @@ async def send_json(send: Callable, status: int, body: dict,
     await send({"type": "http.response.body", "body": data})
 
 
-async def read_body(scope: dict, receive: Callable, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to exceed ``limit``."""
+async def read_body(scope: dict, receive: Callable, limit: int, idle_seconds: float = BODY_IDLE_SECONDS,
+                    total_seconds: float = BODY_TOTAL_SECONDS) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed ``limit``; raises
+    BodyTimeout when no part of it comes for ``idle_seconds`` or it is not complete
+    after ``total_seconds`` (a client trickling its body holds a worker's slot)."""
+    deadline = time.monotonic() + total_seconds
     for name, value in scope.get("headers", []):
         if name.lower() == b"content-length":
             try:
@@ -140,7 +209,13 @@ async def read_body(scope: dict, receive: Callable, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        wait = min(idle_seconds, deadline - time.monotonic())
+        if wait <= 0:
+            raise BodyTimeout
+        try:
+            message = await asyncio.wait_for(receive(), wait)
+        except asyncio.TimeoutError:
+            raise BodyTimeout from None
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")

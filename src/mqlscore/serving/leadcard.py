@@ -15,13 +15,19 @@ Routes (mounted beside ``GET /model`` by ``serving.routes.model_routes``):
 - ``GET /ui/api/model`` the served model's name, version, tiers and threshold;
 - ``POST /ui/api/score`` the same body and answer as ``POST /score``;
 - ``GET /ui/api/scores`` a page of the preloaded scored file (``MQLSCORE_UI_SCORES``);
-- ``POST /ui/api/scores`` a scored file (CSV or Parquet bytes) read into rows.
+- ``POST /ui/api/scores`` a page of a scored file (CSV or Parquet bytes) sent with the request.
 
 Authentication stays in ``serving.guard.GuardMiddleware``: a browser cannot send
 the API key header when it navigates, so after signing in with the key the page
-holds a session cookie (an HMAC of a fixed label under the key, never the key
-itself; see ``ApiKeyAuth.session_token``) that is accepted under ``/ui`` only.
-Without it the guard answers with :func:`refuse` (the sign-in page, 401).
+holds a session cookie (a signed random session id that expires and can be signed
+out on every worker; never the key itself; see ``serving.sessions``) that is
+accepted under ``/ui`` only. Without it the guard answers with :func:`refuse`
+(the sign-in page, 401).
+
+Scored files opened from the page are read within bounds fixed before anything
+is decoded (rows, bytes once decompressed: ``serving.uploads``) and answered a
+page at a time; the service keeps nothing, so the page sends the file again for
+the next page.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import io
 import json
 import math
 import os
@@ -42,12 +47,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import numpy as np
 import pandas as pd
 
 from mqlscore.contract.schema import SCORE_FIELDS, SCORE_FILE_COLUMNS
 from mqlscore.serving import context
-from mqlscore.serving.auth import AUTH_SCOPE_KEY, SESSION_COOKIE, ApiKeyAuth
+from mqlscore.serving.auth import AUTH_SCOPE_KEY, SESSION_COOKIE, SESSIONS_SCOPE_KEY, ApiKeyAuth
 from mqlscore.serving.errors import FieldProblem, RequestRejected, schema_rejection, unauthorised
+from mqlscore.serving.sessions import LeadCardSessions, SessionStore, SessionStoreError, lead_card_config
+from mqlscore.serving.uploads import UploadRejected, csv_columns, parquet_columns
 
 if TYPE_CHECKING:
     from mqlscore.serving.engine import ScoringEngine
@@ -55,9 +63,14 @@ if TYPE_CHECKING:
 UI_SCORES_ENV = "MQLSCORE_UI_SCORES"  # a scored file the page lists at start (`mqlscore serve --scores`)
 UI_PREFIX = "/ui"
 UI_SIGN_IN_PATHS = frozenset({UI_PREFIX + "/login", UI_PREFIX + "/logout"})  # open: they take the key
+UI_STATIC_PREFIX = UI_PREFIX + "/static/"
+UI_ROUTE_PATHS = (UI_PREFIX, *sorted(UI_SIGN_IN_PATHS), UI_PREFIX + "/api/model", UI_PREFIX + "/api/score",
+                  UI_PREFIX + "/api/scores")  # with UI_STATIC_PREFIX + "{name}": every route of the page
 STATIC_FILES = {"leadcard.css": "text/css; charset=utf-8", "leadcard.js": "text/javascript; charset=utf-8"}
 PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 200  # with the caps below, a page's JSON stays under about 2 MB
+MAX_REASONS = 12  # reasons shown per lead of a file (the model gives 5)
+MAX_TEXT = 300  # characters of a text cell or a reason's text shown
 
 # Of the columns `mqlscore score` writes, the score's own fields make a scored file;
 # the others are shown when present (the reasons from their JSON, not their text).
@@ -73,32 +86,48 @@ _TEXTS = ("lead_id", "as_of", "tier", "model_name", "model_version")
 
 
 class ScoresFileError(ValueError):
-    """A file that is not a readable scored file; the message says why, plainly."""
+    """A file that is not a readable scored file; the message says why, plainly (422)."""
+
+    status = 422
 
 
-def read_scores(data: bytes, name: str = "the file") -> pd.DataFrame:
+class ScoresFileTooLarge(ScoresFileError):
+    """A scored file over one of the lead card's bounds (rows, decoded bytes): 413."""
+
+    status = 413
+
+
+def read_scores(data: bytes, name: str = "the file", max_rows: int | None = None,
+                max_decoded_bytes: int | None = None) -> pd.DataFrame:
     """Read a scored file (CSV or Parquet, told apart by Parquet's magic bytes) into
-    a frame of the known columns, or raise ScoresFileError naming what is missing.
+    a frame of the known columns, or raise ScoresFileError naming what is missing
+    (ScoresFileTooLarge naming the bound, checked before the file is decoded:
+    ``max_rows`` rows, ``max_decoded_bytes`` bytes once decompressed; None: none).
 
-    Only the score file's own columns are kept: any other column (an email, a
+    Only the score file's own columns are read: any other column (an email, a
     name) that someone added to the file never reaches the page."""
     if not data:
         raise ScoresFileError(f"{name} is empty")
+    wanted = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     try:
         if data[:4] == b"PAR1":
-            frame = pd.read_parquet(io.BytesIO(data))
+            names, frame = parquet_columns(data, wanted, max_rows, max_decoded_bytes, name)
         else:
             # Everything as text first: lead ids like "007" or "NA" stay as written.
-            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding_errors="replace")
+            names, frame = csv_columns(data, wanted, max_rows, name)
+    except UploadRejected as exc:
+        if exc.too_large:
+            raise ScoresFileTooLarge(f"{exc} (for bigger files: mqlscore serve --scores FILE)") from None
+        raise ScoresFileError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
         raise ScoresFileError(f"{name} is neither a CSV nor a Parquet file that can be read "
                               f"({type(exc).__name__})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         listed = ", ".join(f"'{c}'" for c in missing)
         raise ScoresFileError(f"{name} is not a scored file: no column {listed} (a file written by "
                               f"'mqlscore score --out' has {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
+    frame = frame.loc[:, ~frame.columns.duplicated()]
     out = pd.DataFrame(index=frame.index)
     for column in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
         if column not in frame.columns:
@@ -106,10 +135,9 @@ def read_scores(data: bytes, name: str = "the file") -> pd.DataFrame:
         values = frame[column]
         if column in _NUMBERS:
             values = pd.to_numeric(values, errors="coerce").astype("float64")
-        elif column == "is_mql":
-            values = values.map(_truth)
-        elif column in _TEXTS:
-            values = values.map(_text)
+        elif column in ("is_mql", *_TEXTS):  # Python objects, None when missing (never a float NaN)
+            convert = _truth if column == "is_mql" else _text
+            values = pd.Series([convert(v) for v in values.tolist()], index=values.index, dtype=object)
         out[column] = values
     bad = out["score"].isna() | out["lead_id"].isna()
     if bad.all():
@@ -128,13 +156,17 @@ def _truth(value: Any) -> bool | None:
     return None
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     text = str(value).strip()
-    return text or None
+    return _short(text, MAX_TEXT) or None
 
 
 def _number(value: Any) -> float | None:
@@ -142,18 +174,21 @@ def _number(value: Any) -> float | None:
 
 
 def _reasons(text: Any) -> list[dict[str, Any]] | None:
-    """The reasons of one row (``reasons_json``), keeping only the known keys;
+    """The reasons of one row (``reasons_json``), keeping only the known keys, at most
+    :data:`MAX_REASONS` of them with texts of at most :data:`MAX_TEXT` characters;
     None when the cell is empty or unreadable."""
     if not isinstance(text, str) or not text.strip():
         return None
     try:
         items = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(items, list):
         return None
     out = []
     for item in items:
+        if len(out) == MAX_REASONS:
+            break
         if not isinstance(item, dict):
             continue
         try:
@@ -163,15 +198,14 @@ def _reasons(text: Any) -> list[dict[str, Any]] | None:
         if not math.isfinite(points):
             continue
         group = "fit" if item.get("group") == "fit" else "intent"
-        out.append({"signal": str(item.get("signal", "")), "group": group, "text": str(item.get("text", "")),
-                    "points": points, "sign": "+" if points >= 0 else "-"})
+        out.append({"signal": _short(str(item.get("signal", "")), MAX_TEXT), "group": group,
+                    "text": _short(str(item.get("text", "")), MAX_TEXT), "points": points,
+                    "sign": "+" if points >= 0 else "-"})
     return out
 
 
-def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of :func:`read_scores` as the page's JSON objects, highest score first
-    (ties by lead id), with the reasons parsed."""
-    frame = frame.sort_values(["score", "lead_id"], ascending=[False, True], kind="stable")
+def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of :func:`read_scores` as the page's JSON objects, in the frame's order."""
     columns = {c: frame[c].tolist() for c in frame.columns}
     rows = []
     for k in range(len(frame)):
@@ -188,30 +222,57 @@ def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def _by_score(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["score", "lead_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of :func:`read_scores` as the page's JSON objects, highest score first
+    (ties by lead id), with the reasons parsed."""
+    return _row_dicts(_by_score(frame))
+
+
 @dataclass
 class ScoresTable:
-    """A scored file's rows, sorted by score, ready to be paged and searched."""
+    """A scored file's rows, sorted by score (highest first, ties by lead id), paged
+    and searched; a page's rows become JSON objects only when asked for."""
 
     source: str
-    rows: list[dict[str, Any]]
+    frame: pd.DataFrame
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str) -> ScoresTable:
-        """Read a scored file's bytes (ScoresFileError when it is not one)."""
-        return cls(name, score_rows(read_scores(data, name)))
+    def from_bytes(cls, data: bytes, name: str, max_rows: int | None = None,
+                   max_decoded_bytes: int | None = None) -> ScoresTable:
+        """Read a scored file's bytes within the bounds (see :func:`read_scores`)."""
+        return cls(name, _by_score(read_scores(data, name, max_rows, max_decoded_bytes)))
+
+    @property
+    def total(self) -> int:
+        """How many rows the file has."""
+        return len(self.frame)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as the page's JSON objects, all at once (:meth:`page` makes only a page's)."""
+        return _row_dicts(self.frame)
 
     def page(self, query: str = "", offset: int = 0, limit: int = PAGE_SIZE, order: str = "desc") -> dict[str, Any]:
         """One page of rows whose lead id contains ``query`` (any case), highest score
-        first (``order="asc"``: lowest first)."""
+        first (``order="asc"``: lowest first); past the end, the last page."""
         q = query.strip().lower()
-        rows = [r for r in self.rows if q in r["lead_id"].lower()] if q else self.rows
+        if q:
+            found = self.frame["lead_id"].str.lower().str.contains(q, regex=False).to_numpy(dtype=bool)
+            positions = np.flatnonzero(found)
+        else:
+            positions = np.arange(len(self.frame))
         if order == "asc":
-            rows = rows[::-1]
+            positions = positions[::-1]
         limit = max(1, min(limit, MAX_PAGE_SIZE))
-        last_page = (max(len(rows) - 1, 0) // limit) * limit  # past the end: the last page
+        last_page = (max(len(positions) - 1, 0) // limit) * limit
         offset = max(0, min(offset, last_page))
-        return {"source": self.source, "total": len(self.rows), "matched": len(rows), "offset": offset,
-                "limit": limit, "rows": rows[offset:offset + limit]}
+        rows = _row_dicts(self.frame.iloc[positions[offset:offset + limit]])
+        return {"source": self.source, "total": self.total, "matched": int(len(positions)), "offset": offset,
+                "limit": limit, "rows": rows}
 
 
 _PRELOADED: dict[tuple[str, int, int], ScoresTable] = {}
@@ -292,14 +353,31 @@ code{{font-size:.9em}}
 """
 
 
-def _sign_in_response(message: str | None, status: int = 401) -> Any:
+def _sign_in_response(message: str | None, status: int = 401, headers: dict[str, str] | None = None) -> Any:
     from starlette.responses import HTMLResponse
 
     nonce = secrets.token_urlsafe(16)
     csp = (f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; "
            "frame-ancestors 'none'")
     return HTMLResponse(sign_in_html(message, nonce), status_code=status,
-                        headers={**_SECURITY_HEADERS, "Content-Security-Policy": csp})
+                        headers={**_SECURITY_HEADERS, "Content-Security-Policy": csp, **(headers or {})})
+
+
+def session_cookie(value: str, secure: bool) -> str:
+    """The ``Set-Cookie`` value of a lead card session: only under /ui, never readable
+    by scripts, never sent from another site, ``Secure`` behind https. A browser
+    session cookie: the service ends the session itself (see ``serving.sessions``)."""
+    return (f"{SESSION_COOKIE}={value}; Path={UI_PREFIX}; HttpOnly; SameSite=Strict"
+            + ("; Secure" if secure else ""))
+
+
+def request_is_secure(scope: dict) -> bool:
+    """True when the request came over https (directly, or through a TLS proxy that
+    says so in ``X-Forwarded-Proto``)."""
+    if scope.get("scheme") == "https":
+        return True
+    return any(k.lower() == b"x-forwarded-proto" and v.strip().lower() == b"https"
+               for k, v in scope.get("headers", []))
 
 
 async def refuse(scope: dict, receive: Callable, send: Callable, request_id: str) -> None:
@@ -353,9 +431,33 @@ def _auth_of(request: Any) -> ApiKeyAuth:
     return auth if auth is not None else ApiKeyAuth.from_env()
 
 
-def _secure(request: Any) -> bool:
-    # Behind a TLS-terminating proxy the scheme arrives in X-Forwarded-Proto.
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+def _sessions_of(request: Any, auth: ApiKeyAuth) -> LeadCardSessions | None:
+    """The guard's session keeper (None with authentication off)."""
+    if not auth.enabled:
+        return None
+    sessions = request.scope.get(SESSIONS_SCOPE_KEY)
+    return sessions if sessions is not None else LeadCardSessions(auth.key, SessionStore.from_env())
+
+
+def _client(request: Any) -> str:
+    """The caller's address (uvicorn puts a trusted proxy's X-Forwarded-For there)."""
+    client = request.scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _paging(request: Any) -> tuple[str, int, int, str]:
+    """``q``, ``offset``, ``limit`` and ``order`` of a page request (ValueError when not numbers)."""
+    params = request.query_params
+    offset, limit = int(params.get("offset", 0)), int(params.get("limit", PAGE_SIZE))
+    return params.get("q", "")[:MAX_TEXT], offset, limit, params.get("order", "desc")
+
+
+def _store_failure(exc: Exception) -> Any:
+    """Sign-in or sign-out could not be recorded in the shared session file: 503."""
+    context.logger.error("lead card sessions unavailable: %s", exc)
+    context.count(session_store_failed=True)
+    return _sign_in_response("Signing in and out is unavailable: the service cannot use its session file "
+                             "(see the server log).", 503)
 
 
 def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
@@ -379,24 +481,49 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
 
     async def login(request: Any) -> Any:
         auth = _auth_of(request)
+        sessions = _sessions_of(request, auth)
+        address = _client(request)
+        try:
+            wait = sessions.retry_after(address) if sessions is not None else 0
+        except SessionStoreError as exc:
+            return _store_failure(exc)
+        if wait:
+            context.count(signed_in=False, throttled=True)
+            return _sign_in_response(f"Too many wrong keys from this address: try again in {wait} s.", 429,
+                                     {"Retry-After": str(wait)})
         try:
             form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         except ValueError:  # more fields than a sign-in form has
             form = {}
-        if not auth.allows_key((form.get("key") or [""])[0]):
-            context.count(signed_in=False)
-            return _sign_in_response("That is not the service's API key.")
-        response = RedirectResponse(UI_PREFIX, status_code=303)
-        if auth.enabled:
-            response.set_cookie(SESSION_COOKIE, auth.session_token(), path=UI_PREFIX, httponly=True,
-                                samesite="strict", secure=_secure(request))
+        try:
+            if not auth.allows_key((form.get("key") or [""])[0]):
+                context.count(signed_in=False)
+                if sessions is not None:
+                    sessions.wrong_key(address)
+                return _sign_in_response("That is not the service's API key.")
+            response = RedirectResponse(UI_PREFIX, status_code=303)
+            if sessions is not None:
+                sessions.right_key(address)
+                cookie = session_cookie(sessions.issue(), request_is_secure(request.scope))
+                response.headers.append("set-cookie", cookie)
+        except SessionStoreError as exc:
+            return _store_failure(exc)
         context.count(signed_in=True)
         return response
 
     async def logout(request: Any) -> Any:
+        auth = _auth_of(request)
+        sessions = _sessions_of(request, auth)
+        session = sessions.check_cookies(request.headers.raw, SESSION_COOKIE) if sessions is not None else None
         response = RedirectResponse(UI_PREFIX, status_code=303)
+        if session is not None:
+            try:
+                sessions.revoke(session)  # on every worker, not only in this browser
+            except SessionStoreError as exc:
+                response = _store_failure(exc)
+            context.count(signed_out=True)
         response.delete_cookie(SESSION_COOKIE, path=UI_PREFIX, httponly=True, samesite="strict",
-                               secure=_secure(request))
+                               secure=request_is_secure(request.scope))
         return response
 
     async def model(_request: Any) -> Any:
@@ -424,6 +551,10 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
 
     async def preloaded(request: Any) -> Any:
         path = os.environ.get(UI_SCORES_ENV, "").strip()
+        try:
+            query, offset, limit, order = _paging(request)
+        except ValueError:
+            return _problem(422, "bad paging", "offset", "offset and limit must be whole numbers")
         if not path:
             return _json(request, {"source": None, "total": 0, "matched": 0, "offset": 0, "limit": PAGE_SIZE,
                                    "rows": []})
@@ -433,30 +564,38 @@ def ui_routes(get_engine: Callable[[], ScoringEngine]) -> list[Any]:
             message = str(exc) if isinstance(exc, ScoresFileError) else f"cannot read it ({exc.strerror})"
             return _problem(422, "the preloaded scored file cannot be shown", UI_SCORES_ENV,
                             f"{Path(path).name}: {message}")
-        params = request.query_params
-        try:
-            offset, limit = int(params.get("offset", 0)), int(params.get("limit", PAGE_SIZE))
-        except ValueError:
-            return _problem(422, "bad paging", "offset", "offset and limit must be whole numbers")
-        out = table.page(params.get("q", ""), offset, limit, params.get("order", "desc"))
+        out = await to_thread.run_sync(table.page, query, offset, limit, order)
         context.count(rows=len(out["rows"]))
         return _json(request, out)
 
     async def upload(request: Any) -> Any:
+        # The service keeps no uploads (its workers share nothing): the page sends the
+        # file again for every page, search or order, and gets that page back.
+        try:
+            query, offset, limit, order = _paging(request)
+        except ValueError:
+            return _problem(422, "bad paging", "offset", "offset and limit must be whole numbers")
         data = await request.body()
         name = Path(request.query_params.get("name", "") or "the file").name[:200]
+        bounds = lead_card_config(get_engine().config)
+
+        def read_page() -> dict[str, Any]:
+            table = ScoresTable.from_bytes(data, name, bounds.upload_max_rows, bounds.upload_max_decoded_bytes)
+            return table.page(query, offset, limit, order)
+
         try:
-            table = await to_thread.run_sync(ScoresTable.from_bytes, data, name)
+            out = await to_thread.run_sync(read_page)
+        except ScoresFileTooLarge as exc:
+            context.count(too_large=True)
+            return _problem(413, "scored file too large", "file", str(exc))
         except ScoresFileError as exc:
             return _problem(422, "not a scored file", "file", str(exc))
-        context.count(rows=len(table.rows))
-        # All rows at once: the service keeps no uploads (its workers share nothing),
-        # so the page pages through them itself.
-        return _json(request, {"source": table.source, "total": len(table.rows), "rows": table.rows})
+        context.count(rows=len(out["rows"]), total=out["total"])
+        return _json(request, out)
 
     return [
         Route(UI_PREFIX, page, methods=["GET"]),
-        Route(UI_PREFIX + "/static/{name}", static, methods=["GET"]),
+        Route(UI_STATIC_PREFIX + "{name}", static, methods=["GET"]),
         Route(UI_PREFIX + "/login", login, methods=["POST"]),
         Route(UI_PREFIX + "/logout", logout, methods=["POST"]),
         Route(UI_PREFIX + "/api/model", model, methods=["GET"]),

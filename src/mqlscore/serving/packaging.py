@@ -19,6 +19,7 @@ from mqlscore.serving.auth import DEV_ENV, ApiKeyAuth
 from mqlscore.serving.engine import SCORING_MODEL_DIR, SERVICE_CONFIG_ENV, SERVICE_CONFIG_FILE, ScoringEngine
 from mqlscore.serving.errors import StartupError
 from mqlscore.serving.context import logger
+from mqlscore.serving.timeouts import serve_options
 from mqlscore.serving.startup import BUILDING_ENV, MODEL_TAG_ENV, MODEL_TAG_FILE, WORKERS_ENV, bentoml_home
 
 
@@ -174,7 +175,8 @@ def serve_command(bento: str | None, host: str, port: int, dev: bool,
         found = bentoml.get(tag)
     except NotFound:
         raise StartupError(f"no bento {tag} in {bentoml_home()}: run 'mqlscore build' first") from None
-    return [sys.executable, "-m", "bentoml", "serve", str(found.tag), "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "bentoml", "serve", str(found.tag), "--host", host, "--port", str(port),
+            *serve_options()]
 
 
 def serve_environment(dev: bool, workers: int | None, settings: Settings | None = None) -> dict[str, str]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from mqlscore.contract.schema import TIERS, example_lead
 
-__all__ = ["ActivityIn", "LeadIn", "LeadScore", "Notice", "Reason", "ScoreRequest", "ScoreResponse",
-           "example_lead"]
+__all__ = ["ActivityIn", "ErrorBody", "LeadIn", "LeadScore", "Notice", "Problem", "Reason", "ScoreRequest",
+           "ScoreResponse", "example_lead"]
 
 
 def _id_text(value: Any) -> Any:
@@ -25,9 +25,16 @@ def _id_text(value: Any) -> Any:
     return value
 
 
-Identifier = Annotated[str, BeforeValidator(_id_text)]
+# The documented type says what is taken: text, or a number read as its text.
+Identifier = Annotated[str, BeforeValidator(_id_text), WithJsonSchema({"anyOf": [{"type": "string"},
+                                                                                  {"type": "number"}]})]
+LeadId = Annotated[str, BeforeValidator(_id_text), Field(min_length=1),
+                   WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}]})]
 Count = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
+# Documented as date-time (the API's clients and fuzzers then send timestamps); the contract decides what
+# parses (a date alone is midnight UTC) and refuses the rest, or years outside 1900-2199, with a 422.
+_TIMESTAMP = {"format": "date-time"}
 
 
 class _In(BaseModel):
@@ -38,7 +45,8 @@ class _In(BaseModel):
 class ActivityIn(_In):
     """One engagement event of a lead (the contract's activities table, without ``lead_id``)."""
 
-    occurred_at: str = Field(description="ISO-8601 timestamp; an offset is converted, none means UTC.")
+    occurred_at: str = Field(description="ISO-8601 timestamp; an offset is converted, none means UTC.",
+                             json_schema_extra=_TIMESTAMP)
     activity_type: str = Field(description="e.g. page_view, demo_request, baa_request; unknown types are scored "
                                            "as 'other' activity.")
     detail: str | None = Field(None, description="URL path of a page view, or the asset, event or webinar name.")
@@ -48,8 +56,9 @@ class LeadIn(_In):
     """One lead: the contract's lead fields and its activities. Other fields are kept as
     candidate features (numbers, text, booleans), as in a CRM export."""
 
-    lead_id: Identifier = Field(description="Unique within the request.")
-    created_at: str = Field(description="ISO-8601 timestamp of the lead's creation.")
+    lead_id: LeadId = Field(description="Unique within the request (a JSON number is read as "
+                                                          "its text: 7 and 7.0 are \"7\").")
+    created_at: str = Field(description="ISO-8601 timestamp of the lead's creation.", json_schema_extra=_TIMESTAMP)
     account_id: Identifier | None = Field(None, description="Leads sharing an account_id in one request are "
                                                             "that account's buying group.")
     company_name: str | None = None
@@ -73,10 +82,12 @@ class ScoreRequest(BaseModel):
 
     leads: list[LeadIn] = Field(min_length=1, description="The leads to score; leads sharing an account_id are "
                                                           "one buying group.")
-    as_of: str | None = Field(None, description="ISO-8601 moment to score at; default: the moment of the request. "
+    as_of: str | None = Field(None, json_schema_extra=_TIMESTAMP,
+                              description="ISO-8601 moment to score at; default: the moment of the request. "
                                                 "What is dated after it has not happened yet: such activities are "
                                                 "ignored and such leads are not scored (both named in warnings).")
-    reasons: bool = Field(True, description="Explain each score (false skips the cost of the explanation).")
+    # Strict: "yes", "false" or 0 are refused (400), not read as a boolean.
+    reasons: StrictBool = Field(True, description="Explain each score (false skips the cost of the explanation).")
 
 
 class Reason(BaseModel):
@@ -92,7 +103,7 @@ class Reason(BaseModel):
 class LeadScore(BaseModel):
     """The score of one lead."""
 
-    lead_id: str
+    lead_id: str = Field(min_length=1)
     probability: float = Field(description="Calibrated probability of becoming an SQL within the horizon.")
     score: float = Field(description="0-100; +10 points doubles the odds.")
     tier: Tier
@@ -101,7 +112,7 @@ class LeadScore(BaseModel):
                                                         "before clipping to 0-100.")
     fit_points: float | None = None
     intent_points: float | None = None
-    reasons: list[Reason] | None = Field(None, description="Largest signals first (omitted with reasons=false).")
+    reasons: list[Reason] | None = Field(None, description="Largest signals first (null with reasons=false).")
     reasons_text: str | None = None
     model_name: str
     model_version: str
@@ -125,3 +136,20 @@ class ScoreResponse(BaseModel):
     warnings: list[Notice] = Field(default_factory=list, description="What the data contract set aside or noticed "
                                                                      "(by field path); empty when nothing.")
 
+
+
+class Problem(BaseModel):
+    """One reason a request was refused, by field path (``leads[3].activities[2].occurred_at``;
+    a name that is not a plain identifier is shown escaped and cut: ``leads[0]["\\u003cimg…"]``)."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal of the service (400, 401, 413, 422): what went wrong, the request id
+    (also in the ``X-Request-ID`` header) and each problem by field path."""
+
+    error: str
+    request_id: str | None = None
+    problems: list[Problem] = Field(default_factory=list, description="At most 50; `error` counts them all.")

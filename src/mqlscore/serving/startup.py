@@ -15,6 +15,8 @@ from mqlscore.serving.auth import DEV_ENV, ApiKeyAuth, dev_mode
 from mqlscore.serving.context import logger
 from mqlscore.serving.engine import ScoringEngine, service_config_for
 from mqlscore.serving.errors import StartupError
+from mqlscore.serving.labels import install_metrics_route_labels
+from mqlscore.serving.timeouts import install_header_timeout
 
 WORKERS_ENV = "MQLSCORE_WORKERS"
 BUILDING_ENV = "MQLSCORE_BUILDING"  # "1" while `mqlscore build` imports the service module
@@ -112,6 +114,12 @@ def start_engine(model_ref: Any) -> ScoringEngine:
     the main process before any worker starts, so a problem stops the server at
     once) and again in each worker, which reuses the engine loaded at import."""
     configure_logging()
+    # Before BentoML builds the app and uvicorn its protocol (this runs when the service
+    # module is imported): metrics labelled by route, a clock on request heads.
+    if not install_metrics_route_labels():
+        logger.warning("BentoML's metrics middleware was not found: /metrics labels requests by path")
+    if not install_header_timeout():
+        logger.warning("uvicorn's HTTP protocol was not found: request heads have no time limit")
     if not ApiKeyAuth.from_env().enabled:  # no key, no service (unless --dev)
         announce_dev_mode()
     key = str(getattr(model_ref, "tag", model_ref))

@@ -11,6 +11,8 @@
   const HEADERS = { "X-Requested-With": "mqlscore-ui" };
   const PAGE = 50;
   const MINUS = "\u2212";
+  // The tiers the style sheet colours; anything else in a file shows as "?" in grey.
+  const KNOWN_TIERS = ["A", "B", "C", "D"];
 
   // ---------------------------------------------------------------- helpers
   function el(tag, attrs, ...children) {
@@ -67,6 +69,13 @@
     return typeof x === "number" && Number.isFinite(x);
   }
 
+  function tierBadge(tier, id) {
+    const known = typeof tier === "string" && KNOWN_TIERS.includes(tier);
+    return el("span", { id, class: "tier " + (known ? "tier-" + tier : "tier-unknown"), text: known ? tier : "?",
+      "data-tier": known ? tier : "unknown",
+      title: known ? null : "Unknown tier" + (tier ? " (" + short(String(tier), 40) + ")" : "") });
+  }
+
   class ApiError extends Error {
     constructor(status, body) {
       super((body && body.error) || "the service answered " + status);
@@ -100,15 +109,18 @@
       return;
     }
     let title = err.message;
-    if (err.status === 413) {
+    let problems = (err.body && err.body.problems) || [];
+    // The body itself over the service's size limit (the guard's 413, on "body"); a
+    // file over the lead card's row or size bounds names the bound in its problem.
+    if (err.status === 413 && problems.every((p) => p.field === "body")) {
       title = context === "file"
         ? "The file is larger than the service accepts in one upload. Save it as Parquet (much smaller), "
           + "or start the service with it: mqlscore serve --scores FILE."
         : "The request is larger than the service accepts.";
+      problems = [];
     }
     box.append(el("strong", { text: title }));
-    const problems = (err.body && err.body.problems) || [];
-    if (problems.length && err.status !== 413) {
+    if (problems.length) {
       const list = el("ul", { class: "problems" });
       for (const p of problems) {
         list.append(el("li", {}, el("code", { text: p.field }), " \u2014 " + p.message));
@@ -135,17 +147,18 @@
   }
 
   // ---------------------------------------------------------------- the list
-  // A source is either the file the service was started with (paged by the
-  // service) or a file opened here (all rows held by the page, paged here).
+  // A source is either the file the service was started with, or a file opened
+  // here. Both are paged, searched and sorted by the service; the service keeps no
+  // upload (its workers share nothing), so an opened file is sent again with each
+  // page asked for (the browser reads it from disk; the page never holds its rows).
   let source = null;
   const state = { q: "", order: "desc", offset: 0, selected: null, seq: 0 };
 
-  function localPage(q, order, offset) {
-    const needle = q.trim().toLowerCase();
-    let rows = needle ? source.rows.filter((r) => r.lead_id.toLowerCase().includes(needle)) : source.rows;
-    if (order === "asc") rows = rows.slice().reverse();
-    return { source: source.name, total: source.rows.length, matched: rows.length, offset,
-      rows: rows.slice(offset, offset + PAGE) };
+  function fetchPage(src, offset) {
+    const query = new URLSearchParams({ q: state.q, order: state.order, offset, limit: PAGE });
+    if (src.server) return api("GET", "/ui/api/scores?" + query.toString());
+    query.set("name", src.name);
+    return api("POST", "/ui/api/scores?" + query.toString(), src.file, { "Content-Type": "application/octet-stream" });
   }
 
   async function refreshList() {
@@ -153,17 +166,13 @@
     const seq = ++state.seq;  // a slow answer for an older search must not overwrite a newer one
     let page;
     try {
-      if (source.server) {
-        const query = new URLSearchParams({ q: state.q, order: state.order, offset: state.offset, limit: PAGE });
-        page = await api("GET", "/ui/api/scores?" + query.toString());
-      } else {
-        page = localPage(state.q, state.order, state.offset);
-      }
+      page = await fetchPage(source, state.offset);
     } catch (e) {
       if (seq === state.seq) showProblem($("file-error"), e, "file");
       return;
     }
     if (seq !== state.seq) return;
+    state.offset = page.offset;  // past the end, the service answers the last page
     renderList(page);
   }
 
@@ -175,7 +184,7 @@
         "aria-selected": state.selected === row.lead_id ? "true" : "false" },
       el("td", { class: "id", title: row.lead_id, text: row.lead_id }),
       el("td", { class: "num", text: isNumber(row.score) ? num(row.score) : "" }),
-      el("td", {}, el("span", { class: "tier tier-" + row.tier, text: row.tier || "" })),
+      el("td", {}, tierBadge(row.tier)),
       el("td", { text: row.is_mql === true ? "Yes" : row.is_mql === false ? "No" : "" }));
       const open = () => {
         state.selected = row.lead_id;
@@ -222,11 +231,16 @@
   async function openFile(file) {
     $("file-error").hidden = true;
     $("source").textContent = "Reading " + file.name + " \u2026";
+    const seq = ++state.seq;
+    const next = { server: false, name: file.name, file };
     try {
-      const data = await api("POST", "/ui/api/scores?name=" + encodeURIComponent(file.name), file,
-        { "Content-Type": "application/octet-stream" });
-      useSource({ server: false, name: data.source, rows: data.rows },
-        data.source + ": " + count(data.total) + " leads (opened from this computer)");
+      const page = await fetchPage(next, 0);
+      if (seq !== state.seq) return;
+      source = next;
+      state.offset = page.offset;
+      state.selected = null;
+      $("source").textContent = page.source + ": " + count(page.total) + " leads (opened from this computer)";
+      renderList(page);
     } catch (e) {
       $("source").textContent = source ? "Still showing " + source.name + "." : "No scored file loaded yet.";
       showProblem($("file-error"), e, "file");
@@ -279,7 +293,7 @@
       if (data.scores.length > 1) {
         for (const s of data.scores) {
           const b = el("button", { type: "button", class: "quiet",
-            text: s.lead_id + " \u00b7 " + num(s.score) + " \u00b7 tier " + s.tier });
+            text: s.lead_id + " \u00b7 " + num(s.score) + " \u00b7 tier " + (s.tier || "?") });
           b.addEventListener("click", () => renderCard(s, data.as_of, "pasted"));
           list.append(el("li", {}, b));
         }
@@ -311,7 +325,7 @@
         el("span", { class: "of", text: " / 100" })),
       el("dl", { class: "facts" },
         el("dt", { text: "Tier" }),
-        el("dd", {}, el("span", { id: "card-tier", class: "tier tier-" + lead.tier, text: lead.tier })),
+        el("dd", {}, tierBadge(lead.tier, "card-tier")),
         el("dt", { text: "MQL" }),
         el("dd", { id: "card-mql", class: lead.is_mql ? "mql-yes" : "mql-no", text: mql }),
         el("dt", { text: "Probability of SQL" }),

@@ -125,7 +125,7 @@ BAD_INPUTS = {
         dict(leads=edit(LEADS, "2024-01-02,", "last tuesday,")),
         "leads.created_at",
         "1 row with an unparsable timestamp",
-        ["row 3 lead_id=L2 value='last tuesday'"],
+        ["row 3 lead_id=L2 value not shown (text of 12 characters)"],  # words alone may be a name
     ),
     "empty required value": (
         dict(activities=edit(ACTIVITIES, "L2,2024-01-07T12:00:00Z,email_open", "L2,,email_open")),
@@ -173,7 +173,7 @@ BAD_INPUTS = {
         dict(outcomes=edit(OUTCOMES, "L2,,2024-02-15T00:00:00Z", "L2,,next week")),
         "outcomes.disqualified_at",
         "1 row with an unparsable timestamp",
-        ["row 3 lead_id=L2 value='next week'"],
+        ["row 3 lead_id=L2 value not shown (text of 9 characters)"],
     ),
 }
 
@@ -364,11 +364,11 @@ def test_no_personal_data_in_messages_warnings_or_summary(tmp_path: Path) -> Non
 
 
 def test_an_email_in_a_non_personal_column_is_redacted(tmp_path: Path) -> None:
-    leads = edit(LEADS, "2024-01-02,", "bob@payer.com,")
+    leads = edit(LEADS, "2024-01-02,", "bob2@payer.com,")
     with pytest.raises(ContractError) as caught:
         load_folder(make_folder(tmp_path, leads=leads))
-    assert "bob@payer.com" not in str(caught.value)
-    assert "redacted" in str(caught.value)
+    assert "payer.com" not in str(caught.value)
+    assert "value='<redacted: looks like an email>'" in str(caught.value)
 
 
 # --- reading files -------------------------------------------------------------------
@@ -396,8 +396,9 @@ def test_parquet_input_with_native_types(tmp_path: Path) -> None:
 
 
 def test_parquet_rows_are_numbered_from_one(tmp_path: Path) -> None:
-    pd.DataFrame({"lead_id": ["A", "B", "A"], "created_at": ["2024-01-01"] * 3}).to_parquet(tmp_path / "leads.parquet")
-    with pytest.raises(ContractError, match=r"row 1 lead_id=A, row 3 lead_id=A"):
+    pd.DataFrame({"lead_id": ["A1", "B1", "A1"], "created_at": ["2024-01-01"] * 3}).to_parquet(
+        tmp_path / "leads.parquet")
+    with pytest.raises(ContractError, match=r"row 1 lead_id=A1, row 3 lead_id=A1"):
         load_folder(tmp_path)
 
 
@@ -507,8 +508,8 @@ def test_problem_reads_as_one_line() -> None:
 
 
 def test_validate_tables_accepts_frames_built_in_memory() -> None:
-    leads = pd.DataFrame({"lead_id": ["a", "b"], "created_at": ["2024-01-01", "later"]})
-    with pytest.raises(ContractError, match=r"row 2 lead_id=b"):
+    leads = pd.DataFrame({"lead_id": ["a1", "b1"], "created_at": ["2024-01-01", "later"]})
+    with pytest.raises(ContractError, match=r"row 2 lead_id=b1"):
         validate_tables({"leads": leads})
 
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import mqlscore.contract.normalise as normalise_module
 import mqlscore.contract.validate as validate_module
 from mqlscore.contract import (CANONICAL_ACTIVITY_TYPES, EHR_VENDORS, ORG_TYPES, ContractError, Dataset,
                                validate_tables)
@@ -132,10 +133,14 @@ def _tables(draw: Any) -> tuple[dict[str, pd.DataFrame], str | None, bool]:
 # --- the comparison ----------------------------------------------------------------------
 
 
-def _run(frames: dict[str, pd.DataFrame], as_of: str | None, lenient: bool, small_input_rows: int) -> Any:
+def _run(frames: dict[str, pd.DataFrame], as_of: str | None, lenient: bool, small_input_rows: int,
+         piece_rows: int | None = None) -> Any:
     copies = {name: frame.copy() for name, frame in frames.items()}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(validate_module, "SMALL_INPUT_ROWS", small_input_rows)
+        if piece_rows is not None:  # large columns are worked on in pieces: make every column large
+            patch.setattr(normalise_module, "PIECE_ROWS", piece_rows)
+            patch.setattr(validate_module, "PIECE_ROWS", piece_rows)
         try:
             result: Any = validate_tables(copies, as_of=as_of, lenient=lenient)
         except ContractError as exc:
@@ -162,6 +167,16 @@ def _assert_same(small: Any, large: Any) -> None:
 def test_small_and_large_inputs_are_validated_alike(case: tuple[dict[str, pd.DataFrame], str | None, bool]) -> None:
     frames, as_of, lenient = case
     _assert_same(_run(frames, as_of, lenient, SMALL), _run(frames, as_of, lenient, LARGE))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tables(), st.integers(1, 3))
+def test_columns_worked_on_in_pieces_are_validated_alike(case: tuple[dict[str, pd.DataFrame], str | None, bool],
+                                                         piece_rows: int) -> None:
+    """Millions of rows are stripped, folded, parsed and searched a piece at a time (to
+    bound memory): pieces of one to three rows must decide as whole columns do."""
+    frames, as_of, lenient = case
+    _assert_same(_run(frames, as_of, lenient, SMALL), _run(frames, as_of, lenient, LARGE, piece_rows))
 
 
 @settings(max_examples=200, deadline=None)

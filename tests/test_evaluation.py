@@ -386,3 +386,31 @@ def test_written_files_hold_aggregates_only(tmp_path):
         kind = csv.stem.rsplit("_model_", 1)[0] if "_model_" in csv.stem else csv.stem
         assert len(pd.read_csv(csv)) <= max_rows[kind], csv.name
     assert sum(len(line) for line in files.report_md.read_text().splitlines()) < 20_000
+
+
+def test_constant_scores_calibrated_in_folds_give_roc_auc_exactly_one_half():
+    # A model that scores every lead the same, calibrated in two folds by lead (as training
+    # does): each fold gets the other's base rate, so p differs between folds although the
+    # model cannot rank. Ranked by its own (constant) ordering it is exactly chance.
+    from mqlscore.models.calibration import cross_fitted_proba
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    y = (rng.random(n) < 0.1).astype(int)
+    leads = np.array([f"L{i % 1500}" for i in range(n)], dtype=object)
+    raw = np.full(n, 42.0)
+    p = cross_fitted_proba(raw, y, leads)
+    assert np.ptp(p) > 0  # the folds disagree: the defect the rank argument is for
+    score, tier, is_mql = _derived(p)
+    ev = evaluate_model("constant", y, p, score, tier, is_mql, rank=raw)
+    assert ev.metrics["roc_auc"] == 0.5
+    assert ev.metrics["pr_auc"] == pytest.approx(y.mean())
+    assert np.allclose(ev.gains["lift"], 1.0)
+    assert ev.metrics["log_loss"] == pytest.approx(log_loss(y, p))  # probability figures still use p
+
+
+def test_rank_must_match_the_rows():
+    y, p = np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4])
+    score, tier, is_mql = _derived(p)
+    with pytest.raises(ValueError, match="rank"):
+        evaluate_model("m", y, p, score, tier, is_mql, rank=np.array([1.0, 2.0]))

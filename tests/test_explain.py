@@ -101,3 +101,24 @@ def test_reasons_are_grouped_ranked_and_never_carry_personal_text() -> None:
     everything = repr(out) + line
     for personal in ("ada@mercy.org", "bob@gmail.com", "MPH Student", "mercy"):
         assert personal not in everything
+
+
+HUGE = np.float32(np.log10(1e308))  # as the feature code stores it: a float32, rounded up past 10**308.25
+
+
+@pytest.mark.parametrize(("signal", "values", "expected"), [
+    ("log10_employees", {"fit__log10_employees": HUGE}, "Organisation of more than a billion employees"),
+    ("log10_employees", {"fit__log10_employees": np.log10(2.3e6)}, "Organisation of about 2.3 million employees"),
+    ("log10_employees", {"fit__log10_employees": 12.0}, "Organisation of more than a billion employees"),
+    ("log10_beds", {"fit__log10_beds": HUGE}, "More than a billion beds"),
+    ("log10_covered_lives", {"fit__log10_covered_lives": np.log10(1.5e8)}, "About 150 million covered lives"),
+    ("org_type", {"fit__org_type": "hospital", "fit__log10_beds": HUGE}, "A hospital with more than a billion beds"),
+    ("persona", {"fit__persona": "benefits_leader", "fit__org_type": "employer", "fit__log10_employees": HUGE},
+     "Benefits or HR leader at an employer with more than a billion employees"),
+    ("persona", {"fit__persona": "finance", "fit__org_type": "payer", "fit__log10_covered_lives": HUGE},
+     "Finance leader at a health plan covering more than a billion lives"),
+    ("log10_employees", {"fit__log10_employees": np.float32(np.inf)}, "Organisation of more than a billion employees"),
+])
+def test_huge_counts_read_as_words_not_hundreds_of_digits(signal: str, values: dict, expected: str) -> None:
+    # An employee_count of 1e308 passes the contract (a whole, finite number) and once printed 300 digits.
+    assert describe(signal, pd.Series(values, dtype=object)) == expected

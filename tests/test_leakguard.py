@@ -103,8 +103,7 @@ def test_allowed_columns_train_and_are_reported(leaky: Path, config: Path, tmp_p
         text = (report / name).read_text()
         section = text.split("## Columns that look like they know the outcome", 1)[1].split("\n## ", 1)[0]
         assert "measured the 3 extra lead column(s)" in section
-        rows = [line for line in section.splitlines() if line.startswith("| Converted") or
-                line.startswith("| Lead Status")]
+        rows = [line for line in section.splitlines() if line.startswith(("| Converted", "| Lead Status"))]
         assert len(rows) == 2 and all("| allowed: kept deliberately" in row for row in rows)
         assert "equals the outcome" in rows[0] and "product_interest" not in section
 
@@ -132,9 +131,11 @@ def test_exclude_columns_match_loosely_and_warn_about_unmatched_names(clean: Pat
     assert report.notes == ("features.exclude_columns: 'Lead Score' matches no lead column (names match ignoring "
                             "case, spaces, '_' and '-')",)
     assert report.warnings() == list(report.notes)
-    # without the exclusion the same column stops training
-    with pytest.raises(LeakingColumns, match="'Lead_Status'"):
-        _guard(data)
+    # with the name misspelt the same column stops training, and the message says why it was not excluded
+    with pytest.raises(LeakingColumns, match="'Lead_Status'") as info:
+        _guard(data, FeatureConfig(exclude_columns=("Lead Stauts",)))
+    assert str(info.value).endswith("features.exclude_columns: 'Lead Stauts' matches no lead column (names match "
+                                    "ignoring case, spaces, '_' and '-')")
 
 
 # --------------------------------------------------------------------------- names
@@ -289,11 +290,31 @@ def test_the_guard_decides_stop_warn_allow_and_exclude() -> None:
     assert "1 column(s)" in message and "- 'Stage': alone it separates SQLs from the rest with ROC-AUC 1.000" in message
     assert "deal_size" not in message and "segment" not in message
     # allowed: kept and still reported with its evidence
-    allowed = LeakGuard(allow=("stage",), exclude=("Deal Size",)).fit(leads, snapshots, outcomes, as_of)
+    allowed = LeakGuard(allow=("stage", "Stage Name"), exclude=("Deal Size",)).fit(leads, snapshots, outcomes, as_of)
     report = allowed.check()
     stage = next(c for c in report.columns if c.column == "Stage")
     assert stage.decision == "allowed" and stage.level == "stop" and stage.evidence == by_name["Stage"].evidence
     assert {c.column for c in report.reported} == {"Stage", "Rating", "referral", "deal_size"}
+    assert report.notes == ("features.allow_columns / --allow-column: 'Stage Name' matches no lead column (names "
+                            "match ignoring case, spaces, '_' and '-')",)
+    assert report.warnings()[0].startswith("Column 'Rating': its name reads like") and \
+        any(w.startswith("Column 'Stage':") and w.endswith("(kept: allowed deliberately)") for w in report.warnings())
+
+
+def test_values_are_shown_without_e_mail_addresses() -> None:
+    leads, snapshots, outcomes = _tiny_crm({"rep": ["ann.lee@vendor.com"] * 100 + ["bob"] * 300})
+    guard = LeakGuard().fit(leads, snapshots, outcomes, pd.Timestamp("2025-06-01", tz="UTC"))
+    (rep,) = guard.report_.columns
+    assert rep.decision == "stopped" and "equals the outcome: (an e-mail address) picks out" in rep.evidence[1]
+    assert "@" not in " ".join(rep.evidence)
+
+
+def test_an_empty_fitting_period_measures_nothing_and_raises_nothing() -> None:
+    leads, snapshots, outcomes = _tiny_crm({"Stage": ["won"] * 100 + ["lost"] * 100 + ["open"] * 200})
+    report = LeakGuard().fit(leads, snapshots.iloc[:0], outcomes, pd.Timestamp("2025-06-01", tz="UTC")).check()
+    (stage,) = report.columns
+    assert stage.auc is None and stage.pure_values == () and stage.filled_closed is None
+    assert stage.decision == "warned" and report.fit_leads == 0  # only the name remains
 
 
 def test_the_report_section_says_what_was_decided(tmp_path: Path) -> None:

@@ -301,7 +301,7 @@ def train(
     no_register: bool = typer.Option(False, "--no-register", help="Do not log to MLflow or register."),
     force: bool = typer.Option(False, "--force", help="Train even on too little data."),
     allow_column: Optional[list[str]] = typer.Option(
-        None, "--allow-column", help="Keep this extra lead column although the leak guard says it looks like it "
+        None, "--allow-column", metavar="NAME", help="Keep this extra lead column although the leak guard says it looks like it "
         "knows the outcome (repeatable; adds to features.allow_columns; its evidence is still reported)."),
 ) -> None:
     """Learn fit and intent weights from conversions; compare, register, promote."""
@@ -347,7 +347,7 @@ def _train_register_report(dataset, settings, report_dir: Path, *, force: bool =
     except (NotEnoughData, LeakingColumns) as exc:
         _print_plain(str(exc), style="bold red")
         raise typer.Exit(1) from None
-    for line in result.leaks.warnings() if result.leaks is not None else ():
+    for line in result.warnings():  # the leak guard's warnings and a base-rate shift
         _print_plain(line, style="yellow")
     registration = None
     if register:

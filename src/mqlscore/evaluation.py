@@ -17,6 +17,14 @@ A-D is counted in the "other" row and never named.
 Ties in the predicted probability are handled as random tie-breaking in
 expectation: a constant model has a lift of exactly 1 at every depth, and the
 result does not depend on the order of the rows.
+
+Ranking figures (ROC-AUC, PR-AUC, gains) come from the model's own ordering
+(``rank``) when one is given. Training passes it because its probabilities are
+cross-fitted: each half of the validation leads is calibrated by a map fitted on
+the other half, and two maps disagree on tied or near-tied rows. A model that
+scores every lead the same then looked worse than chance (ROC-AUC 0.474 on an
+export without activities) although it cannot rank at all; by its own ordering
+it gets exactly 0.5.
 """
 
 from __future__ import annotations
@@ -101,7 +109,8 @@ def _auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, fl
     return max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)
 
 
-def _metrics(y: np.ndarray, p: np.ndarray, is_mql: np.ndarray) -> tuple[dict[str, float], list[str]]:
+def _metrics(y: np.ndarray, p: np.ndarray, is_mql: np.ndarray, rank: np.ndarray
+             ) -> tuple[dict[str, float], list[str]]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     n, positives = len(y), int(y.sum())
@@ -112,8 +121,8 @@ def _metrics(y: np.ndarray, p: np.ndarray, is_mql: np.ndarray) -> tuple[dict[str
         notes.append(f"Only {'SQLs' if positives else 'non-SQLs'} among the {n:,} validation rows: "
                      "ROC-AUC and PR-AUC are undefined.")
     else:
-        roc_auc = float(roc_auc_score(y, p))
-        pr_auc = float(average_precision_score(y, p))
+        roc_auc = float(roc_auc_score(y, rank))
+        pr_auc = float(average_precision_score(y, rank))
     q = np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
     log_loss = float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)))
     hits = int((y.astype(bool) & is_mql).sum())
@@ -215,25 +224,31 @@ def _score_bands(y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
 
 
 def evaluate_model(name: str, y: np.ndarray, p: np.ndarray, score: np.ndarray, tier: np.ndarray,
-                   is_mql: np.ndarray) -> ModelEvaluation:
+                   is_mql: np.ndarray, rank: np.ndarray | None = None) -> ModelEvaluation:
     """Evaluate one model on validation rows.
 
     ``y`` 0/1 SQL within the horizon; ``p`` calibrated probabilities; ``score`` 0-100;
-    ``tier`` "A".."D" (anything else counts as "other"); ``is_mql`` above the MQL threshold.
+    ``tier`` "A".."D" (anything else counts as "other"); ``is_mql`` above the MQL threshold;
+    ``rank`` the model's own ordering of the rows (any increasing function of its
+    calibrated log-odds) for ROC-AUC, PR-AUC and the gains table, when ``p`` was
+    calibrated in folds (default: ``p``).
     Empty or inconsistent input raises ``ValueError``; a single class in ``y`` gives NaN
     AUCs, ``metrics["one_class"] == 1`` and a note, never an exception.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError("a model evaluation needs a name")
     y_arr, p_arr, score_arr, tier_arr, mql_arr = _as_arrays(y, p, score, tier, is_mql)
-    metrics, notes = _metrics(y_arr, p_arr, mql_arr)
+    rank_arr = p_arr if rank is None else np.asarray(rank, dtype=float).ravel()
+    if len(rank_arr) != len(y_arr) or not np.all(np.isfinite(rank_arr)):
+        raise ValueError("rank must hold one finite number per row")
+    metrics, notes = _metrics(y_arr, p_arr, mql_arr, rank_arr)
     if score_arr.min() < 0 or score_arr.max() > 100:
         notes.append("Some scores lie outside 0-100; they are counted in the end bands.")
     return ModelEvaluation(
         name=name.strip(),
         metrics=metrics,
         calibration=_calibration(y_arr, p_arr),
-        gains=_gains(y_arr, p_arr),
+        gains=_gains(y_arr, rank_arr),
         tiers=_tiers(y_arr, p_arr, tier_arr),
         score_bands=_score_bands(y_arr, score_arr),
         notes=notes,

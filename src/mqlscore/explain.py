@@ -22,6 +22,9 @@ ROLE_WORDS = {"clinical_champion": "clinical champion", "it_security": "IT secur
 NUMBER_WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
 WINDOW_WORDS = {7: "week", 14: "2 weeks", 30: "month", 90: "3 months"}
 EVIDENCE_STEPS = ("clinical evidence", "customer case studies", "EHR integration", "ROI or pricing")
+# Counts are said up to a billion (log10 = 9): beyond, "more than a billion", a typo or a unit
+# mix-up being likelier than the fact, and 10 ** 308.3 not even a float.
+LARGEST_SAID_LOG10 = 9.0
 # Short role nouns for a sentence; the persona table's labels are for lists and charts.
 ROLE_NOUNS = {
     "digital_health_exec": "Digital-health executive", "clinical_transformation": "Clinical-transformation leader",
@@ -163,11 +166,11 @@ def _describe_fit(signal: str, row: pd.Series | _Row) -> str:
         return f"{label}: not given"
     words = FIT_VALUE_WORDS.get(signal, {})
     if signal == "log10_employees":
-        return f"Organisation of about {_about(10 ** float(value))} employees"
+        return f"Organisation of {_count_phrase(float(value))} employees"
     if signal == "log10_beds":
-        return f"About {_about(10 ** float(value))} beds"
+        return f"{_count_phrase(float(value)).capitalize()} beds"
     if signal == "log10_covered_lives":
-        return f"About {_about(10 ** float(value))} covered lives"
+        return f"{_count_phrase(float(value)).capitalize()} covered lives"
     if signal == "free_mail":
         return "Free-mail address" if value == 1 else "Corporate email address"
     if signal == "employer_500_plus":
@@ -209,11 +212,12 @@ def _organisation(row: pd.Series | _Row) -> str:
     lives = _number(row.get("fit__log10_covered_lives"))
     employees = _number(row.get("fit__log10_employees"))
     if org in ("health_system", "hospital") and beds is not None:
-        phrase = f"{_about(10 ** beds)}-bed {noun}"
+        phrase = (f"{_about(10 ** beds)}-bed {noun}" if beds < LARGEST_SAID_LOG10
+                  else f"{noun} with more than a billion beds")
     elif org == "payer" and lives is not None:
-        phrase = f"{noun} covering about {_about(10 ** lives)} lives"
+        phrase = f"{noun} covering {_count_phrase(lives)} lives"
     elif employees is not None:
-        phrase = f"{noun} with about {_about(10 ** employees)} employees"
+        phrase = f"{noun} with {_count_phrase(employees)} employees"
     else:
         phrase = noun
     return f"{_article(phrase)} {phrase}"
@@ -233,6 +237,14 @@ def _number(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
+
+
+def _count_phrase(log10_count: float) -> str:
+    """A count given as its log10, in words: "about 5,200", "about 1.2 million", or
+    "more than a billion" (a count of 1e308 passes the contract: never 300 digits)."""
+    if not log10_count < LARGEST_SAID_LOG10:  # also infinity
+        return "more than a billion"
+    return f"about {_about(10 ** log10_count)}"
 
 
 def _about(n: float) -> str:

@@ -37,8 +37,8 @@ and ``docs/training.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -94,6 +94,15 @@ class LeakThresholds:
     max_rows: int = 300_000  # the separation is measured on a sample of at most this many snapshots
 
 
+def shown(value: str) -> str:
+    """A column's value as the guard prints it: quoted, at most 40 characters, and
+    never an e-mail address (a value held by many leads is no one's personal data,
+    but a rep's address in an owner field would be)."""
+    if "@" in value:
+        return "(an e-mail address)"
+    return f"'{value[:37]}...'" if len(value) > 40 else f"'{value}'"
+
+
 @dataclass(frozen=True)
 class PureValue:
     """A value (or being missing) whose leads nearly all, or almost never, became SQL."""
@@ -105,7 +114,7 @@ class PureValue:
 
     def describe(self) -> str:
         """One phrase, e.g. ``"'closed won': 212 leads, 100% SQL"``."""
-        what = {MISSING: "missing", ANY_VALUE: "any value"}.get(self.value, f"'{self.value}'")
+        what = {MISSING: "missing", ANY_VALUE: "any value"}.get(self.value, shown(self.value))
         return f"{what}: {self.leads:,} leads, {self.sql_rate:.0%} SQL"
 
 
@@ -146,7 +155,6 @@ class LeakReport:
     notes: tuple[str, ...] = ()
     fit_rows: int = 0
     fit_leads: int = 0
-    thresholds: LeakThresholds = field(default_factory=LeakThresholds)
 
     @property
     def checked(self) -> int:
@@ -183,15 +191,11 @@ class LeakingColumns(ValueError):
         names = " ".join(f"--allow-column '{c.column}'" for c in stopped)
         lines.append("Remove them from the export, list them in features.exclude_columns, or, if they are really "
                      f"known before qualification, keep them deliberately with {names} (features.allow_columns).")
+        lines += list(report.notes)  # a misspelt exclude or allow name is often why a column is here
         super().__init__("\n".join(lines))
 
 
 # --------------------------------------------------------------------------- names
-
-
-def name_key(name: str) -> str:
-    """A column name for matching: lower case without spaces, ``_`` or ``-``."""
-    return fitf.column_key(name)
 
 
 def _words(name: str) -> list[str]:
@@ -348,11 +352,12 @@ def equals_outcome(levels: pd.Series, converted: np.ndarray,
                    thresholds: LeakThresholds) -> tuple[str | None, float, float]:
     """Whether being filled, or some of a column's values (each held by
     ``min_leads`` leads or more), pick out the leads that became SQL with
-    precision and recall of at least ``equal_share``: (which, precision, recall)."""
+    precision and recall of at least ``equal_share``: (which, precision, recall),
+    or (None, NaN, NaN)."""
     converted = np.asarray(converted, dtype=bool)
-    best: tuple[str | None, float, float] = (None, float("nan"), float("nan"))
+    nothing: tuple[str | None, float, float] = (None, float("nan"), float("nan"))
     if converted.sum() < thresholds.min_sqls:
-        return best
+        return nothing
     candidates: list[tuple[str, np.ndarray]] = []
     filled = (levels != MISSING).to_numpy()
     if 0 < filled.sum() < len(filled):
@@ -360,15 +365,13 @@ def equals_outcome(levels: pd.Series, converted: np.ndarray,
     rates = pd.Series(converted).groupby(levels.to_numpy()).mean()
     chosen = [lv for lv, r in rates.items() if r >= 0.5 and lv != RARE]
     if chosen and len(chosen) < len(rates):
-        named = ", ".join("being missing" if lv == MISSING else f"'{lv}'" for lv in chosen[:4])
+        named = ", ".join("being missing" if lv == MISSING else shown(str(lv)) for lv in chosen[:4])
         candidates.append((named + (" ..." if len(chosen) > 4 else ""), levels.isin(chosen).to_numpy()))
     for which, picked in candidates:
         precision, recall = float(converted[picked].mean()), float(picked[converted].mean())
         if precision >= thresholds.equal_share and recall >= thresholds.equal_share:
             return which, precision, recall
-        if best[0] is None and not np.isfinite(best[1]):
-            best = (None, precision, recall)
-    return best
+    return nothing
 
 
 def open_closed_pattern(levels: pd.Series, closed: np.ndarray,
@@ -434,14 +437,15 @@ class LeakGuard:
         converted = (sql_us[fit_leads] != NEVER) & (sql_us[fit_leads] <= export)
         closed = (closed_us[fit_leads] != NEVER) & (closed_us[fit_leads] <= export)
 
-        allow_keys = {name_key(a) for a in self.allow}
-        exclude_keys = {name_key(e) for e in self.exclude}
+        allow_keys = {fitf.column_key(a) for a in self.allow}
+        exclude_keys = {fitf.column_key(e) for e in self.exclude}
         candidates = fitf.extra_columns(leads, ())
         if columns is None:
-            columns = {c: fitf.numeric_or_text(leads[c]) for c in candidates if name_key(c) not in exclude_keys}
+            columns = {c: fitf.numeric_or_text(leads[c]) for c in candidates
+                       if fitf.column_key(c) not in exclude_keys}
         kinds = dict(columns)
         for col in candidates:
-            if name_key(col) in exclude_keys and col not in kinds:
+            if fitf.column_key(col) in exclude_keys and col not in kinds:
                 kinds[col] = fitf.numeric_or_text(leads[col])
 
         found = []
@@ -449,7 +453,7 @@ class LeakGuard:
             raw = leads[col] if col in leads else pd.Series(None, index=leads.index, dtype=object)
             values = pd.Series(fitf.as_number(raw), index=leads.index) if kind == "numeric" else fitf.as_text(raw)
             evidence = self._measure(col, kind, values, snap_lead, rows, y, fit_leads, converted, closed)
-            key = name_key(col)
+            key = fitf.column_key(col)
             if key in exclude_keys:
                 decision = "excluded"
             elif key in allow_keys:
@@ -457,7 +461,7 @@ class LeakGuard:
             else:
                 decision = {"stop": "stopped", "warn": "warned", "none": "kept"}[evidence.level]
             found.append(replace(evidence, decision=decision))
-        self.report_ = LeakReport(tuple(found), self._notes(leads), len(snap_lead), len(fit_leads), t)
+        self.report_ = LeakReport(tuple(found), self._notes(leads), len(snap_lead), len(fit_leads))
         return self
 
     def _notes(self, leads: pd.DataFrame) -> tuple[str, ...]:
@@ -497,9 +501,9 @@ class LeakGuard:
             items.append((f"it equals the outcome: {which} picks out the leads that became SQL "
                           f"(precision {precision:.1%}, recall {recall:.1%})", True))
         if pure:
-            values = "; ".join(p.describe() for p in pure[:3])
+            listed = "; ".join(p.describe() for p in pure[:3])
             items.append((f"near-pure values among leads of the fitting period (SQL rate {pure[0].expected_rate:.0%} "
-                          f"overall): {values}", bool(terms) or pattern >= t.warn_gap))
+                          f"overall): {listed}", bool(terms) or pattern >= t.warn_gap))
         n_closed, n_open = int(closed.sum()), int((~closed).sum())
         only_closed = (filled_closed is not None and filled_closed * n_closed >= t.min_leads
                        and n_open >= t.min_open_leads and filled_open * t.only_closed_ratio <= filled_closed)
@@ -522,10 +526,3 @@ class LeakGuard:
         if self.report_.with_decision("stopped"):
             raise LeakingColumns(self.report_)
         return self.report_
-
-
-def check_columns(leads: pd.DataFrame, snapshots: pd.DataFrame, outcomes: pd.DataFrame | None,
-                  as_of: pd.Timestamp, columns: Mapping[str, str] | None = None, *, allow: Iterable[str] = (),
-                  exclude: Iterable[str] = (), thresholds: LeakThresholds | None = None) -> LeakReport:
-    """Run the guard and return its report; raises :class:`LeakingColumns` on strong evidence."""
-    return LeakGuard(allow, exclude, thresholds).fit(leads, snapshots, outcomes, as_of, columns).check()

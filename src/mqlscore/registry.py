@@ -95,6 +95,16 @@ def requirements() -> list[str]:
     return [f"{n}=={version(n)}" for n in names]
 
 
+def conda_env() -> dict[str, Any]:
+    """The model's environment, given whole: MLflow then writes it as is instead of
+    asking the installed ``pip`` for its version (a uv environment has no pip, and
+    MLflow warned "Failed to resolve installed pip version" on every training)."""
+    import platform
+
+    return {"name": "mlflow-env", "channels": ["conda-forge"],
+            "dependencies": [f"python={platform.python_version()}", "pip", {"pip": requirements()}]}
+
+
 @dataclass
 class Registration:
     """Where a run's model went and whether it became the champion."""
@@ -137,22 +147,26 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code / "mlflow_model.py"),
                 artifacts={"scoring_model": str(model_dir)}, signature=signature(), input_example=input_example(),
-                pip_requirements=requirements(), code_paths=[str(code)],
+                conda_env=conda_env(), code_paths=[str(code)],
             )
         version = mlflow.register_model(info.model_uri, model_name).version
         current = _champion_version(client, model_name)
         champion_loss = None
-        if current is None:
-            promoted, decision = promote != "never", "no champion yet"
+        # Each decision says what happened to this version and who the champion is now.
+        if current is None and promote == "never":
+            promoted, decision = False, "no champion yet and promotion disabled (--promote never): still no champion"
+        elif current is None:
+            promoted, decision = True, f"no champion yet: v{version} is now the champion"
         elif promote == "always":
-            promoted, decision = True, "promotion forced (--promote always)"
+            promoted, decision = True, f"promotion forced (--promote always): v{version} replaces v{current} as champion"
         elif promote == "never":
-            promoted, decision = False, "promotion disabled (--promote never)"
+            promoted, decision = False, f"promotion disabled (--promote never): v{current} stays the champion"
         else:
             champion_loss = float(champion_log_loss_fn(load_scoring_model(champion_uri(model_name))))
             promoted = new_log_loss < champion_loss
             decision = (f"validation log loss {new_log_loss:.5f} vs champion v{current} {champion_loss:.5f}: "
-                        + ("better, promoted" if promoted else "not better, champion kept"))
+                        + (f"better, v{version} is now the champion" if promoted
+                           else f"not better, v{current} stays the champion"))
         if promoted:
             client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
         mlflow.set_tags({"promotion_decision": decision, "promoted": str(promoted),

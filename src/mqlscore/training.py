@@ -34,6 +34,7 @@ from mqlscore.features.training_set import split_by_time
 from mqlscore.leakguard import LeakGuard, LeakReport
 from mqlscore.models.calibration import PlattCalibrator, cross_fitted_proba
 from mqlscore.scoring import ScoreScale, ScoringModel, ThresholdChoice, choose_threshold, logit, tiers_of
+from mqlscore.shift import BaseRateShift, base_rate_shift
 
 if TYPE_CHECKING:
     from mqlscore.registry import Registration
@@ -90,6 +91,14 @@ class TrainResult:
     decay: DecayReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     leaks: LeakReport | None = None  # the leak guard's findings on the extra lead columns
+    base_rate_shift: BaseRateShift | None = None  # fitting vs validation period; ``.shifted`` says whether to warn
+
+    def warnings(self) -> list[str]:
+        """Findings the user should read before trusting the model (printed in yellow)."""
+        out = list(self.leaks.warnings()) if self.leaks is not None else []
+        if self.base_rate_shift is not None and self.base_rate_shift.shifted:
+            out.append(self.base_rate_shift.message())
+        return out
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Validation metrics per model."""
@@ -205,8 +214,9 @@ def _evaluate(candidates: dict[str, Candidate], ts: TrainingSet, is_val: np.ndar
         p = np.clip(c.p_validation, 1e-9, 1 - 1e-9)
         score = scale.score(logit(p))
         c.threshold = choose_threshold(p, y, lead_ids, settings.train.validation_days, settings.scoring, scale)
+        # ranked by the deployed calibration (one map for every row), not the cross-fitted one
         c.evaluation = evaluate_model(c.name, y, p, score, tiers_of(score, settings.scoring.tier_cutoffs),
-                                      p >= c.threshold.probability)
+                                      p >= c.threshold.probability, rank=c.calibrator.logit(c.raw_validation))
 
 
 def train(dataset: Dataset, settings: Settings, *, force: bool = False,
@@ -230,7 +240,11 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
 
     t1 = time.perf_counter()
     candidates = _fit_candidates(ts, dataset, is_fit, is_val, with_gbm, settings, say)
-    base_rate = float(np.clip(ts.y.mean(), 1e-6, 1 - 1e-6))
+    shift = period_shift(ts, is_fit, is_val)
+    # The scale's base rate is the validation period's, the period every calibration is
+    # fitted on: a score of 50 is then a lead as likely as the average recent one, and
+    # tiers keep their meaning when the rate has moved since the fitting period.
+    base_rate = float(np.clip(ts.y[is_val].mean(), 1e-6, 1 - 1e-6))
     scale = ScoreScale(base_rate, settings.scoring.points_at_base_rate, settings.scoring.points_to_double_odds)
     _evaluate(candidates, ts, is_val, scale, settings)
     learned = [n for n in candidates if n != BASELINE]
@@ -253,13 +267,23 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(), "champion": champion,
         "horizon_days": ts.horizon_days, "data_window": window,
         "threshold": best.threshold.to_dict(), "validation_metrics": best.evaluation.metrics,
-        "features": ts.builder.feature_names_, "counts": counts,
+        "features": ts.builder.feature_names_, "counts": counts, "base_rate_shift": shift.to_dict(),
     }
     scoring_model = ScoringModel(ts.builder, champion, best.model, best.calibrator, scale, settings.scoring,
                                  best.threshold.probability, metadata)
     seconds["total"] = time.perf_counter() - t0
     return TrainResult(scoring_model, champion, candidates, best.threshold, counts, _validation(ts, is_val),
-                       ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks)
+                       ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks, shift)
+
+
+def period_shift(ts: TrainingSet, is_fit: np.ndarray, is_val: np.ndarray) -> BaseRateShift:
+    """The base-rate shift between the fitting and the validation period: the SQL
+    rate of each period's snapshots, tested over its distinct leads (a lead's
+    snapshots are not independent, so counting snapshots would overstate the
+    evidence); see ``mqlscore.shift``."""
+    leads = ts.snapshots["lead_id"].to_numpy()
+    return base_rate_shift(float(ts.y[is_fit].mean()), int(pd.unique(leads[is_fit]).size),
+                           float(ts.y[is_val].mean()), int(pd.unique(leads[is_val]).size))
 
 
 def check_leaks(dataset: Dataset, ts: TrainingSet, is_fit: np.ndarray, settings: Settings,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any, Union
 
@@ -23,10 +23,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mqlscore.contract.schema import EARLIEST, LATEST, OUT_OF_RANGE, TIMESTAMP_DTYPE
+from mqlscore.contract.schema import (CODE_COLUMNS, EARLIEST, LATEST, OUT_OF_RANGE, SAFE_TO_ECHO_COLUMNS,
+                                      TIMESTAMP_DTYPE)
 
 # A text column: a pandas "str" Series with a 0..n-1 index, or an object array of str and None.
 Text = Union[pd.Series, np.ndarray]
+
+PIECE_ROWS = 1 << 18
+"""Large columns are stripped, case-folded, parsed and searched in pieces of at most
+this many rows: each step then holds one piece's copy at a time, never a second
+column (benchmarks/bench_validate_memory.py)."""
 
 _STR = pd.api.types.pandas_dtype("str")  # resolving the alias costs more than building a small array
 _UTC = pd.api.types.pandas_dtype(TIMESTAMP_DTYPE)
@@ -37,6 +43,8 @@ _LATEST = LATEST.tz_convert(None).as_unit("us").to_datetime64()
 _INT64_LIMIT = 2.0**63
 
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+")
+_DIGIT = re.compile(r"[0-9]")
+_ID_LIKE = re.compile(r"\S*[0-9]\S*")
 # Counts written as plain digits: short enough to be exact as floats, read alike by int() and pandas.
 _PLAIN_COUNT = re.compile(r"[0-9]{1,15}", re.ASCII)
 # The most common ISO-8601 spellings, read in Python for a few values (a pandas call costs ~50 us).
@@ -61,6 +69,26 @@ def _safe_value(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _shown_value(column: str, value: str) -> str | None:
+    """The value of ``column`` as a message may quote it, or None when only its shape
+    may be given (:func:`_shape`); see ``schema.SAFE_TO_ECHO_COLUMNS``."""
+    if column not in SAFE_TO_ECHO_COLUMNS:
+        return None
+    if column not in CODE_COLUMNS and not _DIGIT.search(value):
+        return None
+    return _safe_value(value)
+
+
+def _shown_id(value: str) -> str | None:
+    """An id as a message may quote it: one token with a digit, as CRM ids are (a name is not)."""
+    return _safe_value(value) if _ID_LIKE.fullmatch(value) and not _EMAIL_LIKE.search(value) else None
+
+
+def _shape(value: str) -> str:
+    """What a message says of a value it may not quote."""
+    return f"text of {len(value):,} character{'' if len(value) == 1 else 's'}"
+
+
 # ---------------------------------------------------------------------------
 # Text
 # ---------------------------------------------------------------------------
@@ -72,8 +100,39 @@ def _as_text(values: pd.Series) -> pd.Series:
         finite = values.dropna()
         if len(finite) and _whole_ids(finite.to_numpy(dtype="float64")):
             values = values.astype("Int64")  # ids stored as floats by a spreadsheet: 7.0 means "7"
-    text = to_text(values).str.strip()
-    return text.mask(text == "")
+    return _map_pieces(to_text(values), _strip_piece)
+
+
+def _strip_piece(piece: Any) -> Any:
+    """``str.strip()`` of arrow text, with empty and whitespace-only values missing."""
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(piece)
+    return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, stripped.type), stripped)
+
+
+def _map_pieces(text: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """``function`` of a text column, applied in pieces of at most :data:`PIECE_ROWS` rows;
+    a piece it leaves unchanged is kept as it is, so that a column needing no change
+    costs no copy (and a column needing one is never held twice in full)."""
+    import pyarrow.compute as pc
+
+    column = text.array.__arrow_array__()
+    pieces, changed = [], False
+    for chunk in column.chunks:
+        for start in range(0, max(len(chunk), 1), PIECE_ROWS):
+            piece = chunk.slice(start, PIECE_ROWS)
+            result = function(piece)
+            same = pc.and_(pc.equal(piece.is_null(), result.is_null()), pc.fill_null(pc.equal(piece, result), True))
+            if pc.all(same).as_py() is False:
+                pieces.append(result)
+                changed = True
+            else:
+                pieces.append(piece)
+    if not changed:
+        return text
+    array = pa.chunked_array(pieces, type=column.type)
+    return pd.Series(pd.arrays.ArrowStringArray(array, dtype=_STR), index=text.index, copy=False)
 
 
 def to_text(values: pd.Series) -> pd.Series:
@@ -86,9 +145,13 @@ def to_text(values: pd.Series) -> pd.Series:
     except UnicodeDecodeError:
         return pd.Series([_decoded(v) for v in values.tolist()], index=values.index, dtype="str")
     except (NotImplementedError, ValueError, OverflowError):
-        if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            return values.dt.tz_convert("UTC").astype("str")
+        if not isinstance(values.dtype, pd.ArrowDtype):
             raise
-        return values.dt.tz_convert("UTC").astype("str")
+    # An arrow date beyond Python's years (a Parquet date32 of year -221): arrow writes it.
+    text = values.array.__arrow_array__().cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(text, dtype=_STR), index=values.index, copy=False)
 
 
 def _decoded(value: Any) -> Any:
@@ -149,7 +212,9 @@ def _from_series(text: pd.Series) -> np.ndarray:
 def _fold(text: Text, *, upper: bool) -> Text:
     """Text in upper or lower case (arrow's Unicode rules; Python's agree on ASCII)."""
     if isinstance(text, pd.Series):
-        return text.str.upper() if upper else text.str.lower()
+        import pyarrow.compute as pc
+
+        return _map_pieces(text, pc.utf8_upper if upper else pc.utf8_lower)
     items = text.tolist()
     if "".join(filter(None, items)).isascii():
         if upper:
@@ -182,8 +247,41 @@ def _missing(text: Text) -> np.ndarray:
 def _take(text: Text, positions: np.ndarray) -> Text:
     if isinstance(text, pd.Series):
         # Through the array: Series.iloc costs four times as much on millions of rows.
-        return pd.Series(text.array.take(positions), copy=False)
+        return pd.Series(_take_array(text.array, positions), copy=False)
     return text[positions]
+
+
+def _take_array(array: Any, positions: np.ndarray) -> Any:
+    """``array.take(positions)``; an arrow-backed array is taken chunk by chunk, since
+    arrow's own take first joins every chunk into one copy of the whole column."""
+    arrow = getattr(array, "__arrow_array__", None)
+    if arrow is None or not isinstance(array, pd.arrays.ArrowExtensionArray):
+        return array.take(positions)
+    column = arrow()
+    if column.num_chunks <= 1 or len(positions) == 0:
+        return array.take(positions)
+    positions = np.asarray(positions, dtype=np.int64)
+    order = None
+    if np.any(positions[1:] < positions[:-1]):
+        order = np.argsort(positions, kind="stable")
+        positions = positions[order]
+    bounds = np.cumsum([0, *(len(chunk) for chunk in column.chunks)])
+    cuts = np.searchsorted(positions, bounds)
+    pieces = [_take_chunk(chunk, positions[lo:hi] - start) for chunk, start, lo, hi
+              in zip(column.chunks, bounds[:-1], cuts[:-1], cuts[1:], strict=True) if hi > lo]
+    taken = pa.chunked_array(pieces, type=column.type)
+    if order is not None:
+        taken = taken.take(pa.array(np.argsort(order, kind="stable")))
+    return type(array)(taken, dtype=array.dtype) if isinstance(array, pd.arrays.ArrowStringArray) \
+        else type(array)(taken)
+
+
+def _take_chunk(chunk: Any, positions: np.ndarray) -> Any:
+    """One chunk's values at ``positions`` (sorted); the chunk itself when they are all of
+    it in order, as when few rows of a file are set aside: no copy of the rest."""
+    if len(positions) == len(chunk) and (len(chunk) == 0 or (positions[0] == 0 and np.all(np.diff(positions) == 1))):
+        return chunk
+    return chunk.take(pa.array(positions))
 
 
 def _at(text: Text, position: int) -> str | None:
@@ -277,18 +375,29 @@ def _parse_timestamps(values: Any, text: Text) -> tuple[np.ndarray, np.ndarray]:
         instants, beyond = np.full(len(text), _NAT), np.zeros(len(text), dtype=bool)
     elif (micros := _common_iso_micros(text)) is not None:
         instants, beyond = np.array(micros, dtype="int64").view("datetime64[us]"), np.zeros(len(text), dtype=bool)
+    elif isinstance(text, pd.Series) and len(text) > PIECE_ROWS:
+        # pandas' parser makes a Python string of every value: parse in pieces to bound that.
+        instants, beyond = np.empty(len(text), dtype="datetime64[us]"), np.empty(len(text), dtype=bool)
+        for start in range(0, len(text), PIECE_ROWS):
+            piece = text.iloc[start:start + PIECE_ROWS].reset_index(drop=True)
+            instants[start:start + PIECE_ROWS], beyond[start:start + PIECE_ROWS] = _parse_iso(piece)
     else:
-        # One call handles mixed offsets and naive values per element (checked on pandas 3.1).
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        beyond = np.zeros(len(text), dtype=bool)
-        if parsed.dtype != _UTC:
-            # A value with nanoseconds makes pandas parse all in nanoseconds, whose range
-            # (1677-2262) turns year 1 or 9999 into NaT: tell those from unparsable text.
-            beyond = _beyond_nanoseconds(parsed, text)
-            parsed = parsed.astype(TIMESTAMP_DTYPE)
-        instants = np.array(parsed.to_numpy(dtype="datetime64[us]"), dtype="datetime64[us]")
+        instants, beyond = _parse_iso(text)
     out_of_range = beyond | (instants < _EARLIEST) | (instants >= _LATEST)
     return instants, out_of_range
+
+
+def _parse_iso(text: Text) -> tuple[np.ndarray, np.ndarray]:
+    """ISO-8601 text to ``datetime64[us]`` UTC instants, and where a value lies beyond nanoseconds."""
+    # One call handles mixed offsets and naive values per element (checked on pandas 3.1).
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    beyond = np.zeros(len(text), dtype=bool)
+    if parsed.dtype != _UTC:
+        # A value with nanoseconds makes pandas parse all in nanoseconds, whose range
+        # (1677-2262) turns year 1 or 9999 into NaT: tell those from unparsable text.
+        beyond = _beyond_nanoseconds(parsed, text)
+        parsed = parsed.astype(TIMESTAMP_DTYPE)
+    return np.array(parsed.to_numpy(dtype="datetime64[us]"), dtype="datetime64[us]"), beyond
 
 
 def _common_iso_micros(text: Text) -> list[int] | None:
@@ -324,6 +433,8 @@ def _common_iso_micros(text: Text) -> list[int] | None:
 
 def _native_instants(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Instants of a datetime column (Parquet); naive values are read as UTC."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        values = _numpy_instants(values)
     utc = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
     beyond = np.zeros(len(utc), dtype=bool)
     if utc.dt.unit in ("s", "ms"):
@@ -335,6 +446,14 @@ def _native_instants(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             utc = utc.mask(beyond)
     instants = utc.astype(TIMESTAMP_DTYPE).to_numpy(dtype="datetime64[us]")
     return np.array(instants, dtype="datetime64[us]"), beyond
+
+
+def _numpy_instants(values: pd.Series) -> pd.Series:
+    """An arrow-backed date or timestamp column as numpy-backed instants (dates as midnight)."""
+    array = values.array.__arrow_array__()
+    if pa.types.is_date(array.type):
+        array = array.cast(pa.timestamp("s"))  # seconds hold any date arrow can
+    return pd.Series(array.to_pandas(), copy=False)
 
 
 def _beyond_nanoseconds(parsed: Any, text: Text) -> np.ndarray:
@@ -366,6 +485,9 @@ def _parse_counts(values: Any, text: Text) -> np.ndarray:
 
 def _utc_array(instants: np.ndarray) -> Any:
     """``datetime64[us]`` UTC instants as the pandas array a clean table holds."""
+    if len(instants) > PIECE_ROWS:
+        # pd.array holds two copies on the way (the quickest route for a request's few values).
+        return pd.DatetimeIndex(instants, copy=False).tz_localize("UTC").array
     return pd.array(instants, dtype=_UTC)
 
 

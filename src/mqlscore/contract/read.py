@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,8 @@ import pandas as pd
 
 from mqlscore.contract.report import ContractError, ValidationReport, Problem
 from mqlscore.contract.schema import TABLES
+
+_STR = pd.api.types.pandas_dtype("str")
 
 
 
@@ -99,53 +102,116 @@ def read_table_file(
 
 
 def _read_csv(path: Path, label: str, delimiter: str, encoding: str) -> pd.DataFrame:
+    """Read a CSV file as text, without ever holding its bytes or a second copy of its values.
+
+    pyarrow reads the file (in blocks, in parallel) straight into one string array
+    per column, which pandas' ``str`` columns then use as they are: the peak is about
+    the table itself (benchmarks/bench_validate_memory.py). Rows with extra fields are
+    refused, not shifted into the index.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise ContractError.single(label, f"unknown text encoding {encoding!r} for {path}") from None
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ContractError.single(label, f"cannot read {path}: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise ContractError.single(label, f"{path} is empty: expected a header row")
-    try:
-        # The pyarrow engine is ~4x faster than the C engine and, unlike it, refuses
-        # rows with extra fields instead of silently shifting columns into the index.
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            sep=delimiter,
-            encoding=encoding,
-            engine="pyarrow",
+        if _is_blank(path):
+            raise ContractError.single(label, f"{path} is empty: expected a header row")
+        table = pa_csv.read_csv(
+            path,
+            # One thread: parallel blocks leave more allocator slack (+20% of the table) for
+            # little speed on the two or so cores a scoring job gets.
+            read_options=pa_csv.ReadOptions(encoding=encoding, use_threads=False),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            # Every column as text, only the empty value missing: nothing is coerced before validation.
+            convert_options=pa_csv.ConvertOptions(
+                default_column_type=pa.large_string(), strings_can_be_null=True, null_values=[""]
+            ),
         )
     except UnicodeDecodeError as exc:
         raise ContractError.single(
             label, f"{path} is not valid {encoding} text (undecodable byte at offset {exc.start}); save it as UTF-8"
         ) from None
-    except (ValueError, OSError, LookupError):
+    except OSError as exc:
+        raise ContractError.single(label, f"cannot read {path}: {exc.strerror or exc}") from None
+    except (pa.ArrowException, ValueError):
         # Parser messages quote the offending row, which may hold personal data: describe it instead.
         raise ContractError.single(
-            label, f"{path} could not be read as CSV: {_describe_csv_problem(data, encoding, delimiter)}"
+            label, f"{path} could not be read as CSV: {_describe_csv_problem(path, encoding, delimiter)}"
         ) from None
-    frame.index = pd.Index(_csv_line_numbers(data, len(frame), encoding, delimiter), name="row")
-    header = _csv_header(data, encoding, delimiter)
-    if len(header) == frame.shape[1] and len(set(header)) < len(header):
-        # The reader renames a repeated header ("created_at.1"): keep the names as written,
-        # so that validation (or the importer) names the repeated column instead of losing it.
-        frame.columns = header
+    names = [name if name else f"Unnamed: {i}" for i, name in enumerate(table.column_names)]
+    n_rows = table.num_rows
+    columns = [table.column(i) for i in range(table.num_columns)]
+    del table
+    pa.default_memory_pool().release_unused()  # the parser's buffers, back to the system
+    # Positional keys: a repeated header stays repeated (validation names it) instead of being renamed.
+    frame = pd.DataFrame(
+        {i: pd.Series(pd.arrays.ArrowStringArray(column, dtype=_STR), copy=False) for i, column in enumerate(columns)},
+        copy=False,
+    )
+    frame.columns = names
+    frame.index = _csv_line_numbers(path, n_rows, encoding, delimiter)
     return frame
 
 
-def _csv_header(data: bytes, encoding: str, delimiter: str) -> list[str]:
-    """The header row's names as written (empty when it cannot be parsed)."""
-    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+def _is_blank(path: Path) -> bool:
+    """True for a file holding nothing but whitespace (read until something else shows)."""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            if chunk.strip():
+                return False
+    return True
+
+
+def _csv_records(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, int]]:
+    """(first line, field count) of each non-blank CSV record, header included, read as a stream."""
+    with open(path, encoding=encoding, errors="replace", newline="") as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        previous_end = 0
+        for record in reader:
+            if record:
+                yield previous_end + 1, len(record)
+            previous_end = reader.line_num
+
+
+def _csv_line_numbers(path: Path, n_records: int, encoding: str, delimiter: str) -> pd.Index:
+    """Line number of each data record; exact even with quoted newlines or blank lines."""
+    n_newlines, last = 0, b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            n_newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    n_lines = n_newlines + (0 if last == b"\n" else 1)
+    if n_lines == n_records + 1:
+        return pd.RangeIndex(2, n_records + 2, name="row")
+    # Slow path, only for files with multi-line values, blank lines or bare CR endings.
     try:
-        return next(csv.reader(text, delimiter=delimiter), [])
+        starts = [line for line, _ in itertools.islice(_csv_records(path, encoding, delimiter), 1, None)]
     except csv.Error:
-        return []
+        starts = []
+    if len(starts) == n_records:
+        return pd.Index(np.asarray(starts, dtype=np.int64), name="row")
+    return pd.RangeIndex(2, n_records + 2, name="row")
+
+
+def _describe_csv_problem(path: Path, encoding: str, delimiter: str) -> str:
+    try:
+        records = _csv_records(path, encoding, delimiter)
+        header = next(records, None)
+        if header is not None:
+            for line, count in records:
+                if count != header[1]:
+                    return (
+                        f"line {line} has {count} fields where the header has {header[1]} "
+                        f"(check the delimiter {delimiter!r} and the quoting)"
+                    )
+    except csv.Error as exc:
+        return f"malformed CSV ({exc})"
+    except OSError as exc:
+        return f"cannot read it again ({exc.strerror or exc})"
+    return "the file is not well-formed CSV (check the delimiter, the quoting and the encoding)"
 
 
 def _read_parquet(path: Path, label: str) -> pd.DataFrame:
@@ -166,49 +232,5 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
         raise ContractError.single(label, f"{path} could not be read as Parquet: {reason}") from None
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()  # a stored index (e.g. lead_id) is data, not a position
-    frame.index = pd.Index(np.arange(1, len(frame) + 1), name="row")
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return frame
-
-
-def _csv_records(data: bytes, encoding: str, delimiter: str) -> list[tuple[int, int]]:
-    """(first line, field count) of each non-blank CSV record, header included."""
-    reader = csv.reader(io.StringIO(data.decode(encoding, errors="replace"), newline=""), delimiter=delimiter)
-    records, previous_end = [], 0
-    for record in reader:
-        if record:
-            records.append((previous_end + 1, len(record)))
-        previous_end = reader.line_num
-    return records
-
-
-def _csv_line_numbers(data: bytes, n_records: int, encoding: str, delimiter: str) -> np.ndarray:
-    """Line number of each data record; exact even with quoted newlines or blank lines."""
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if n_lines == n_records + 1:
-        return np.arange(2, n_records + 2)
-    # Slow path, only for files with multi-line values, blank lines or bare CR endings.
-    try:
-        starts = [line for line, _ in _csv_records(data, encoding, delimiter)[1:]]
-    except csv.Error:
-        starts = []
-    if len(starts) == n_records:
-        return np.asarray(starts, dtype=np.int64)
-    return np.arange(2, n_records + 2)
-
-
-def _describe_csv_problem(data: bytes, encoding: str, delimiter: str) -> str:
-    try:
-        records = _csv_records(data, encoding, delimiter)
-    except csv.Error as exc:
-        return f"malformed CSV ({exc})"
-    if records:
-        width = records[0][1]
-        for line, count in records[1:]:
-            if count != width:
-                return (
-                    f"line {line} has {count} fields where the header has {width} "
-                    f"(check the delimiter {delimiter!r} and the quoting)"
-                )
-    return "the file is not well-formed CSV (check the delimiter, the quoting and the encoding)"
-
-

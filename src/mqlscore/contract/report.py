@@ -21,11 +21,15 @@ Severity = Literal["error", "warning"]
 
 
 class Example(TypedDict, total=False):
-    """One offending row: source row number, lead and (never for personal columns) value."""
+    """One offending row: source row number, lead and value. A lead id or value a
+    message may not quote (``schema.SAFE_TO_ECHO_COLUMNS``) is given by its shape
+    in ``lead_id_shape`` or ``value_shape`` instead ("text of 14 characters")."""
 
     row: int
     lead_id: str | None
+    lead_id_shape: str
     value: str
+    value_shape: str
 
 
 @dataclass
@@ -66,8 +70,12 @@ def _format_example(example: Example) -> str:
         parts.append(f"row {example['row']}")
     if example.get("lead_id") is not None:
         parts.append(f"lead_id={example['lead_id']}")
+    elif "lead_id_shape" in example:
+        parts.append(f"lead_id not shown ({example['lead_id_shape']})")
     if "value" in example:
         parts.append(f"value={example['value']!r}")
+    elif "value_shape" in example:
+        parts.append(f"value not shown ({example['value_shape']})")
     return " ".join(parts)
 
 

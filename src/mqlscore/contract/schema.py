@@ -107,6 +107,16 @@ CATEGORICAL_VALUES: dict[str, tuple[str, ...]] = {
     "ehr_vendor": EHR_VENDORS,
     "lead_source": LEAD_SOURCES,
 }
+# Columns whose values a message may quote (shortened, emails redacted): instants, counts and
+# codes with a vocabulary. Any other column may hold personal text even when it is not a
+# personal column (a CSV shifted by one column puts a name into company_name or lead_id):
+# messages describe such a value by its shape ("text of 14 characters"), never its text. In
+# an instant or count column only a value with a digit is quoted: every way of writing a
+# date or a number has one, words alone may be a name shifted in.
+CODE_COLUMNS = ("org_type", "ehr_vendor", "lead_source", "activity_type", "country", "state")
+SAFE_TO_ECHO_COLUMNS = frozenset(
+    {*(c for columns in TIMESTAMP_COLUMNS.values() for c in columns), *COUNT_COLUMNS, *CODE_COLUMNS}
+)
 # Codes compare case-insensitively in CRMs; one spelling keeps categories from splitting.
 LOWER_CASE_COLUMNS = frozenset({"org_type", "ehr_vendor", "lead_source", "activity_type"})
 UPPER_CASE_COLUMNS = frozenset({"country", "state"})

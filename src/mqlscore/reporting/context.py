@@ -24,6 +24,7 @@ import numpy as np
 from mqlscore.evaluation import ModelEvaluation
 from mqlscore.features.decay import DecayReport
 from mqlscore.scoring import Attribution, ScoringModel, ThresholdChoice
+from mqlscore.shift import BaseRateShift
 
 
 class TrainedCandidate(Protocol):
@@ -46,6 +47,7 @@ class TrainingRun(Protocol):
     decay: DecayReport | None
     validation: Any  # ``sample_X`` and ``sample_y``: validation rows to explain the champion on
     leaks: LeakChecks | None
+    base_rate_shift: BaseRateShift | None
 
     def candidate_model(self, name: str) -> ScoringModel:
         """A learned candidate as a calibrated ``ScoringModel``."""
@@ -140,6 +142,7 @@ class ReportContext:
     oracle: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # name -> metrics of true probabilities
     retrain_command: str | None = None
     leaks: LeakSection | None = None  # None: the leak guard did not run
+    base_rate_shift: BaseRateShift | None = None  # fitting vs validation period; None: not measured
 
 
 def fit_intent_share(attribution: Attribution) -> dict[str, float]:
@@ -179,6 +182,7 @@ def build_context(result: TrainingRun, registration: Registered | None = None,
         features_by_group=groups,
         notes=tuple(f"{k.replace('_', ' ')}: {v:,}" for k, v in result.counts.items()),
         leaks=leak_section(result.leaks),
+        base_rate_shift=getattr(result, "base_rate_shift", None),
     )
 
 

@@ -316,6 +316,28 @@ def leak_lines(context: ReportContext) -> list[str]:
     return lines
 
 
+SHIFT_TITLE = "Base rate: fitting period against validation period"
+
+
+def shift_lines(context: ReportContext) -> list[str]:
+    """The section on the base-rate shift between the fitting and the validation
+    period (nothing when it was not measured); shared by the report and the model card."""
+    shift = context.base_rate_shift
+    if shift is None:
+        return []
+    rates = (f"The fitting period's snapshots became SQL at {pct(shift.rate_before)} ({count(shift.n_before)} "
+             f"leads), the validation period's at {pct(shift.rate_after)} ({count(shift.n_after)} leads): "
+             f"a ratio of {num(shift.ratio, 2)}.")
+    if not shift.shifted:
+        return [f"## {SHIFT_TITLE}", "", rates + " No shift worth a warning (a shift is reported when the "
+                "difference is significant and the rates differ by a factor of 1.5 or more).", ""]
+    return [f"## {SHIFT_TITLE}", "", "**" + text(shift.message()) + "**", "", rates,
+            "Probabilities are calibrated on the validation period and the score's base rate (a score of 50) is "
+            "the validation period's, so tiers rank leads against the recent rate. Check whether the shift is "
+            "real (a new campaign, a changed qualification rule) or an artefact of the export (dates rebuilt from "
+            "row order, outcomes filled in late), and retrain when the rate settles.", ""]
+
+
 def _header_lines(context: ReportContext) -> list[str]:
     lines = []
     if context.model_name is not None:
@@ -372,6 +394,7 @@ def _report_md(evaluations: list[ModelEvaluation], context: ReportContext, pngs:
     lines += _fit_intent_lines(context)
 
     lines += leak_lines(context)
+    lines += shift_lines(context)
 
     model_notes = [f"`{text(ev.name)}`: {note}" for ev in evaluations for note in ev.notes]
     notes = list(context.notes) + model_notes

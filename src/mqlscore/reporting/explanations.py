@@ -148,8 +148,13 @@ def _shap_summary(path: Path, model: ScoringModel, X: pd.DataFrame, parts: Attri
 
     values = pd.DataFrame({f: (X[f].cat.codes.astype(float) if isinstance(X[f].dtype, pd.CategoricalDtype)
                                else X[f].astype(float)) for f in parts.features})
+    # A feature without any value in the sample (days since the last activity when the
+    # export has none) has no colour to show, and SHAP's colour scale would take the
+    # percentiles of an all-NaN column ("All-NaN slice encountered"): it is left out.
+    seen = values.notna().any(axis=0).to_numpy()
+    contributions = np.asarray(parts.contributions)[:, seen]
     # A seeded generator of its own: the same plot every run, whatever seeded NumPy's global one.
-    shap.summary_plot(parts.contributions, values, max_display=20, show=False, plot_size=(9, 8),
+    shap.summary_plot(contributions, values.loc[:, seen], max_display=20, show=False, plot_size=(9, 8),
                       rng=np.random.default_rng(0))
     plt.title(f"SHAP summary: {model.kind}")
     plt.savefig(path, dpi=100, bbox_inches="tight")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mqlscore.evaluation import ModelEvaluation
 from mqlscore.reporting.context import ReportContext
-from mqlscore.reporting.evaluation_report import leak_lines
+from mqlscore.reporting.evaluation_report import leak_lines, shift_lines
 from mqlscore.reporting.markdown import (baseline_of, champion_of, count, counts_sentence, metrics_table,
                                          oracle_rows, table, text, threshold_lines, version_text, window_lines)
 
@@ -74,6 +74,7 @@ def _model_card_md(evaluations: list[ModelEvaluation], context: ReportContext) -
         body.append(["total", count(sum(groups.values())), ""])
         lines += ["## Features", "", table(["group", "features", "what"], body), ""]
     lines += leak_lines(context)
+    lines += shift_lines(context)
 
     lines += ["## Validation metrics", "",
               "On the most recent fully labelled period, by time: " + counts_sentence(evaluations), "",

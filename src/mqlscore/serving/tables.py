@@ -25,7 +25,7 @@ import pandas as pd
 
 from mqlscore.config import ServiceConfig
 from mqlscore.contract import ContractError, Problem, validate_tables
-from mqlscore.contract.schema import ACTIVITY_COLUMNS, LEAD_COLUMNS
+from mqlscore.contract.schema import ACTIVITY_COLUMNS, LEAD_COLUMNS, REQUIRED_COLUMNS
 from mqlscore.serving.errors import MAX_LISTED, FieldProblem, RequestRejected, child, path_order, rejection
 from mqlscore.serving.schemas import LeadIn
 
@@ -172,10 +172,20 @@ def _layout(leads: Sequence[LeadIn]) -> _Layout:
                 i, j = activity_at[k]
                 problems.append(FieldProblem(child(f"leads[{i}].activities[{j}]", name),
                                              "must be a string, number, boolean or null"))
-    lead_frame = pd.DataFrame({**columns, **{k: v for k, v in extras.items() if k not in columns}},
+    # A column nobody sent is left out, as in an export without it: building frames is most of the
+    # cost of a small request, and the contract treats an absent optional column like an empty one.
+    lead_frame = pd.DataFrame(_sent({**columns, **{k: v for k, v in extras.items() if k not in columns}},
+                                    REQUIRED_COLUMNS["leads"]),
                               index=pd.RangeIndex(1, len(leads) + 1, name="row"))
+    acts = _sent(acts, REQUIRED_COLUMNS["activities"])
     activity_frame = pd.DataFrame(acts, index=pd.RangeIndex(1, len(items) + 1, name="row"), columns=[*acts])
     return _Layout(lead_frame, activity_frame, activity_at, problems)
+
+
+def _sent(columns: dict[str, list], required: Sequence[str]) -> dict[str, list]:
+    """The columns with at least one value, and the required ones."""
+    return {name: values for name, values in columns.items()
+            if name in required or any(v is not None for v in values)}
 
 
 def _fields(problem: Problem, layout: _Layout) -> list[FieldProblem]:

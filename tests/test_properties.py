@@ -126,6 +126,8 @@ def contract_tables(draw: Any) -> dict[str, pd.DataFrame]:
             n = draw(st.integers(0, 6))
             names = _column_names(draw, table)
             frame = pd.DataFrame({i: draw(frame_column(n)) for i in range(len(names))}, index=range(n))
+            if n and draw(st.booleans()):  # rows given twice: exact duplicates, whatever the columns hold
+                frame = pd.concat([frame, frame.iloc[: draw(st.integers(1, n))]], ignore_index=True)
             frame.columns = names  # repeats included
             tables[table] = frame
     return tables
@@ -399,6 +401,20 @@ def test_a_raw_column_given_twice_is_a_mapping_error_only_when_the_mapping_reads
         "created_at: created", "created_at: created, company_name: notes"))
     with pytest.raises(MappingError, match="raw column 'notes' appears more than once in crm.csv"):
         import_tables(tmp_path / "mapping.yaml")
+
+
+@pytest.mark.parametrize("extra", [
+    pd.Series([[1], [1], [2]], dtype=object),
+    pd.Series([{"a": 1}, {"a": 1}, {"a": 2}], dtype=object),
+    pd.Series(pd.arrays.ArrowExtensionArray(pa.array([[1], [1], [2]]))),
+], ids=["lists", "dicts", "arrow lists"])
+def test_duplicate_activities_with_values_that_cannot_be_hashed_are_counted_once(extra: pd.Series) -> None:
+    # A Parquet list or struct column beside repeated rows once ended in "unhashable type".
+    leads = pd.DataFrame({"lead_id": ["L1"], "created_at": ["2024-01-01"]})
+    activities = pd.DataFrame({"lead_id": ["L1"] * 3, "occurred_at": ["2024-01-02"] * 3,
+                               "activity_type": ["page_view"] * 3, "crm_tags": extra})
+    data = validate_tables({"leads": leads, "activities": activities})
+    assert data.report.n_duplicate_activities == 1 and len(data.activities) == 2
 
 
 def test_bytes_that_are_not_utf8_are_unparsable_values_not_a_crash() -> None:

@@ -21,10 +21,10 @@ import pandas as pd
 import pyarrow as pa
 
 from mqlscore.contract.normalise import (PIECE_ROWS, Text, _as_instant, _as_text, _at, _coerce_as_of, _fold,
-                                         _isin, _iso_texts, _missing, _n_unique, _NAT, _parse_counts, _parse_timestamps, _repeated,
-                                         _safe_value, _shape, _shown_id, _shown_value, _str_array, _take,
-                                         _take_array, _text_values, _timestamp, _utc_array, _value_counts,
-                                         to_text)
+                                         _isin, _iso_texts, _missing, _n_unique, _NAT, _parse_counts,
+                                         _parse_timestamps, _repeated, _safe_value, _shape, _shown_id, _shown_value,
+                                         _str_array, _take, _take_array, _text_values, _timestamp, _utc_array,
+                                         _value_counts, to_text)
 from mqlscore.contract.read import read_tables
 from mqlscore.contract.report import (MAX_EXAMPLES, ContractError, Dataset, Example, Problem, ValidationReport,
                                       _plural, _rows)

@@ -279,7 +279,8 @@ def _take_array(array: Any, positions: np.ndarray) -> Any:
 def _take_chunk(chunk: Any, positions: np.ndarray) -> Any:
     """One chunk's values at ``positions`` (sorted); the chunk itself when they are all of
     it in order, as when few rows of a file are set aside: no copy of the rest."""
-    if len(positions) == len(chunk) and (len(chunk) == 0 or (positions[0] == 0 and np.all(np.diff(positions) == 1))):
+    whole = len(positions) == len(chunk) and (len(chunk) == 0 or positions[0] == 0)
+    if whole and np.all(np.diff(positions) == 1):
         return chunk
     return chunk.take(pa.array(positions))
 
@@ -535,11 +536,11 @@ def _coerce_as_of(value: str | pd.Timestamp | Any | None) -> pd.Timestamp | None
     if value is None:
         return None
     when = parse_as_of(value) if isinstance(value, str) else _to_utc(value)
-    check_as_of_range(when)
+    _check_as_of_range(when)
     return when
 
 
-def check_as_of_range(when: pd.Timestamp) -> None:
+def _check_as_of_range(when: pd.Timestamp) -> None:
     """Raise ValueError when an as-of time lies outside the years the contract takes."""
     if not EARLIEST <= when < LATEST:
         raise ValueError(f"as-of time {when.isoformat().replace('+00:00', 'Z')} is {OUT_OF_RANGE}")

@@ -19,7 +19,6 @@ from mqlscore.contract.schema import TABLES
 _STR = pd.api.types.pandas_dtype("str")
 
 
-
 def read_tables(folder: Path | str) -> dict[str, pd.DataFrame]:
     """Read ``leads``, ``activities`` and ``outcomes`` (CSV or Parquet) from a folder.
 
@@ -104,10 +103,10 @@ def read_table_file(
 def _read_csv(path: Path, label: str, delimiter: str, encoding: str) -> pd.DataFrame:
     """Read a CSV file as text, without ever holding its bytes or a second copy of its values.
 
-    pyarrow reads the file (in blocks, in parallel) straight into one string array
-    per column, which pandas' ``str`` columns then use as they are: the peak is about
-    the table itself (benchmarks/bench_validate_memory.py). Rows with extra fields are
-    refused, not shifted into the index.
+    pyarrow reads the file block by block straight into one string array per column,
+    which pandas' ``str`` columns then use as they are: the peak is about the table
+    itself (benchmarks/bench_validate_memory.py). Rows with extra fields are refused,
+    not shifted into the index.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv

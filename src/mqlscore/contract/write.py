@@ -140,7 +140,6 @@ def _flush_to_disk(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-
 def write_tables(
     data: Dataset | Mapping[str, pd.DataFrame],
     folder: Path | str,

@@ -43,10 +43,6 @@ def utc_times(us: np.ndarray) -> pd.Series:
     return pd.Series(np.asarray(us, np.int64).astype("datetime64[us]")).dt.tz_localize("UTC")
 
 
-# models/baseline.py still calls the old name; it gets the same unit as the rest of the
-# feature code. Remove once it calls to_us.
-to_ns = to_us
-
 
 @dataclass
 class SortedEvents:

@@ -70,7 +70,7 @@ import pandas as pd
 from mqlscore.features import intent
 from mqlscore.features.builder import FeatureBuilder, NotFittedError
 from mqlscore.features.decay import half_life_for_quarterly_loss
-from mqlscore.features.events import SortedEvents, time_frame, to_ns
+from mqlscore.features.events import SortedEvents, time_frame, to_us
 
 DEFAULT_ACTIVITY_POINTS: dict[str, float] = {
     "act:demo_request": 25, "act:contact_sales": 25, "act:baa_request": 20, "act:security_review": 15,
@@ -185,13 +185,13 @@ def family_decay(builder: FeatureBuilder, leads: pd.DataFrame, activities: pd.Da
     snap_lead = lead_code.get_indexer(snapshots["lead_id"].astype(str))
     if (snap_lead < 0).any():
         raise ValueError("snapshots: a lead_id is not among the leads")
-    snap_ns = to_ns(snapshots["as_of"])
+    snap_us = to_us(snapshots["as_of"])
     acts = activities[activities["lead_id"].astype(str).isin(lead_code)] if len(activities) else activities
     ev_lead = lead_code.get_indexer(acts["lead_id"].astype(str)) if len(acts) else np.empty(0, np.int64)
-    ev_ns = to_ns(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
-    base_ns, span = time_frame(ev_ns, snap_ns, to_ns(leads["created_at"]), n_entities=len(leads) + 2)
-    events = SortedEvents.build(ev_lead, ev_ns, builder.family_codes(acts), base_ns, span)
-    cube = intent.family_intent(events, len(builder.families_), snap_lead, snap_ns, (half_life_days,), ())
+    ev_us = to_us(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
+    base_us, span = time_frame(ev_us, snap_us, to_us(leads["created_at"]), n_entities=len(leads) + 2)
+    events = SortedEvents.build(ev_lead, ev_us, builder.family_codes(acts), base_us, span)
+    cube = intent.family_intent(events, len(builder.families_), snap_lead, snap_us, (half_life_days,), ())
     return cube[:, :, 0]
 
 

@@ -439,13 +439,9 @@ def score(
 def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
     """Score every lead open at the dataset's as-of time and write the score file."""
     from mqlscore.batch import score_open_leads, tier_counts, write_score_file
-    from mqlscore.shift import scoring_shift
 
     with console.status("Scoring the open leads ..."):
         scored = score_open_leads(scoring_model, dataset)
-    for line in scoring_shift(scoring_model.metadata.get("validation_metrics") or {}, scored["probability"],
-                              scored["is_mql"]):
-        _print_plain(line, style="yellow")
     try:
         write_score_file(scored, out)
     except OSError as exc:

@@ -40,7 +40,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # as in the service: one scoring 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_service import BIN, RESULTS, prepare, start_server, stop_server  # noqa: E402
+from bench_service import BIN, RESULTS, build_bento, prepare, server_env, start_server, stop_server  # noqa: E402
 
 AS_OF = "2026-09-30T00:00:00Z"
 SHAPES = ("activities", "extra_fields", "long_texts", "everything", "defect_invented_fields",
@@ -268,13 +268,8 @@ def main() -> None:
     _, store = prepare(args.leads, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-limits-"))
     key = secrets.token_urlsafe(32)
-    env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "MQLSCORE_API_KEY": key}
-    for name in ("MQLSCORE_DEV", "MQLSCORE_SERVICE_CONFIG"):
-        env.pop(name, None)
-    done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(done.stdout + done.stderr)
+    env = server_env(store, tmp, key)
+    build_bento(env)
     model_dir = next((tmp / "bentoml" / "models" / config.bento_name).glob("*/scoring_model")).parent
 
     rows: dict[str, Any] = {}

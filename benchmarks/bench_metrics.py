@@ -18,7 +18,6 @@ import os
 import platform
 import secrets
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_service import prepare, start_server, stop_server  # noqa: E402
+from bench_service import build_bento, prepare, server_env, start_server, stop_server  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 BIN = Path(sys.executable).parent
@@ -54,12 +53,8 @@ def main() -> None:
     _, store = prepare(args.leads, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-metrics-"))
     key = secrets.token_urlsafe(32)
-    env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "MQLSCORE_API_KEY": key}
-    env.pop("MQLSCORE_DEV", None)
-    done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(done.stdout + done.stderr)
+    env = server_env(store, tmp, key)
+    build_bento(env)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

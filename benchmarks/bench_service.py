@@ -86,6 +86,24 @@ def prepare(leads: int, seed: int) -> tuple[Path, Path]:
     return folder, store
 
 
+def server_env(store: Path, tmp: Path, key: str) -> dict[str, str]:
+    """The environment of ``mqlscore build`` and ``serve``: a temporary BentoML home, the
+    trained store's registry, the API key, and none of the caller's service overrides."""
+    env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "MQLSCORE_API_KEY": key}
+    for name in ("MQLSCORE_DEV", "MQLSCORE_SERVICE_CONFIG"):
+        env.pop(name, None)
+    return env
+
+
+def build_bento(env: dict[str, str]) -> str:
+    """``mqlscore build`` in ``env``; its output (SystemExit with it on failure)."""
+    done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stdout + done.stderr)
+    return done.stdout + done.stderr
+
+
 def start_server(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
         proc = subprocess.Popen([str(BIN / "mqlscore"), "serve", "--port", str(port), "--workers", str(workers)],
@@ -204,19 +222,15 @@ def main() -> None:
     folder, store = prepare(args.leads, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-service-"))
     key = secrets.token_urlsafe(32)
-    env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "MQLSCORE_API_KEY": key}
-    env.pop("MQLSCORE_DEV", None)
+    env = server_env(store, tmp, key)
     if args.batch_max_leads is not None:
         from mqlscore.config import ServiceConfig
 
         env["MQLSCORE_SERVICE_CONFIG"] = ServiceConfig(batch_max_leads=args.batch_max_leads).model_dump_json()
     t0 = time.perf_counter()
-    done = subprocess.run([str(BIN / "mqlscore"), "build"], env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(done.stdout + done.stderr)
+    output = build_bento(env)
     build_s = time.perf_counter() - t0
-    built = next((ln for ln in (done.stdout + done.stderr).splitlines() if ln.startswith("Built bento")), "built")
+    built = next((ln for ln in output.splitlines() if ln.startswith("Built bento")), "built")
     print(built, f"({build_s:.1f} s including start-up)")
 
     os.environ["BENTOML_HOME"] = env["BENTOML_HOME"]

@@ -60,10 +60,12 @@ def main() -> None:
     score_s = time.perf_counter() - t1
     scores = {name: {"roc_auc": float(r.roc_auc), "pr_auc": float(r.pr_auc)} for name, r in table.iterrows()}
     o = scores["oracle"]
+    # the registered champion: refitted on every labelled snapshot unless the refit was skipped
+    registered = f"{result.champion} (refitted)" if result.refit is not None else result.champion
     print(f"{table.attrs['open_leads']:,} leads open at {data.as_of}, {table.attrs['positives']:,} became SQL "
-          f"within 90 days; champion: {result.champion}")
+          f"within 90 days; champion: {result.champion}, registered: {registered}")
     print(table.round(4).to_string())
-    c = scores[result.champion]
+    c = scores[registered]
     learned = [n for n in result.candidates if n != BASELINE]
     targets = {
         "champion_roc_auc_ratio": c["roc_auc"] / o["roc_auc"],
@@ -81,7 +83,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model.json").write_text(json.dumps({
         "benchmark": "model", "leads": args.leads, "seed": args.seed, "open_leads": len(rows),
-        "positives": table.attrs["positives"], "champion": result.champion, "scores": scores, "targets": targets,
+        "positives": table.attrs["positives"], "champion": result.champion, "registered": registered,
+        "scores": scores, "targets": targets,
         "targets_met": bool(met), "train_seconds": train_s, "stage_seconds": result.seconds,
         "score_seconds_with_reasons": score_s, "validation": result.metrics(),
         "threshold": result.threshold.to_dict()}, indent=2, default=float))

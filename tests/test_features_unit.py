@@ -307,7 +307,7 @@ PRICING = "/pricing"
 
 
 @pytest.mark.parametrize(("steps", "stage"), [
-    ([], 0),
+    ([(9, "email_open", None)], 0),  # activity, none of it on the evidence path
     ([(9, "page_view", PRICING)], 0),  # pricing before any evidence does not count
     ([(9, "page_view", CASE), (8, "page_view", INTEG), (7, "page_view", PRICING)], 0),
     ([(9, "page_view", EVIDENCE)], 1),
@@ -563,3 +563,13 @@ def test_colleague_created_after_t_is_invisible_even_with_earlier_activity() -> 
     assert later["account__engaged_leads"].iloc[0] == 2  # B and E (C's activity is 41 days old)
     assert later["account__intent_decay_30d"].iloc[0] == pytest.approx(
         0.5 ** (11 / 30) + 0.5 ** (41 / 30) + 0.5 ** (4 / 30) + 0.5 ** (3 / 30), rel=1e-5)
+
+
+def test_no_snapshot_rows_give_an_empty_block_with_every_feature() -> None:
+    leads = one_lead()
+    acts = make_acts(("L1", "2026-03-01T00:00:00Z", "page_view", PRICING), ("L1", "2026-03-02T00:00:00Z",
+                                                                           "demo_request", None))
+    builder = FeatureBuilder().fit(leads, acts)
+    none = pd.DataFrame({"lead_id": pd.Series([], dtype=str), "as_of": pd.Series([], dtype="datetime64[ns, UTC]")})
+    block = builder.transform(leads, acts, none)
+    assert len(block) == 0 and list(block.columns) == builder.feature_names_

@@ -131,7 +131,8 @@ def test_scoring_and_the_contract_load_no_heavy_library() -> None:
     "tops",
     [
         ("contract", "config", "progress", "features", "models", "explain", "scoring"),
-        ("training", "registry", "mlflow_model", "reporting", "evaluation", "batch", "importer", "synthetic"),
+        ("training", "registry", "mlflow_model", "reporting", "evaluation", "batch", "importer", "synthetic",
+         "leakguard", "refit", "shift", "monitoring", "backtest"),
         ("cli",),
     ],
     ids=["scoring-core", "stages", "cli"],

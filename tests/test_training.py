@@ -174,7 +174,7 @@ def test_a_column_outside_the_features_cannot_change_a_score(trained, dataset) -
 def test_promotion_gate(trained, registration, tracking) -> None:
     from mlflow import MlflowClient
 
-    from mqlscore.registry import configure, log_and_register
+    from mqlscore.registry import GateFigures, configure, log_and_register
 
     configure()
     client = MlflowClient()
@@ -186,7 +186,8 @@ def test_promotion_gate(trained, registration, tracking) -> None:
     def register(new_loss: float, champion_loss: float, promote: str):
         return log_and_register(trained.scoring_model, model_name=name, experiment="gate-test", params={},
                                 metrics={}, feature_definition={}, fingerprint={}, new_log_loss=new_loss,
-                                champion_log_loss_fn=lambda current: champion_loss, promote=promote)
+                                compare_with_champion=lambda current: GateFigures(new_loss, champion_loss, 100),
+                                promote=promote)
 
     worse = register(0.30, 0.20, "if-better")
     assert not worse.promoted and "not better" in worse.decision

@@ -45,12 +45,52 @@ def generate(
         False, "--with-errors", help="Add a few invalid rows of each kind the contract names."
     ),
     mc_sims: int = typer.Option(50, "--mc-sims", min=10, help="Monte Carlo paths per open lead for the oracle."),
+    change: Optional[list[str]] = typer.Option(
+        None, "--change", metavar="DATE:KIND:NAME=VALUE",
+        help="Change the world from DATE (00:00 UTC) on; repeatable. KIND is channel_volume (NAME a lead source, "
+        "VALUE the factor on its new leads), signal_weight (NAME a signal such as webinar_attended or "
+        "page_pricing, VALUE the factor on its weight; 0: it stops predicting) or org_fit (NAME an org type, "
+        "VALUE added to its log-hazard of SQL). E.g. 2026-06-01:signal_weight:webinar_attended=0. The history "
+        "before the first change is the same as without changes; the truth folder records the changes in "
+        "changes.json. See docs/synthetic-data.md."),
+    also_export_at: Optional[list[str]] = typer.Option(
+        None, "--also-export-at", metavar="DATE",
+        help="Also write the same CRM as exported at this earlier date (YYYY-MM-DD, 00:00 UTC): leads, activities "
+        "and outcomes before it, in OUT/earlier/DATE, with its own truth (oracle of the leads open then) in "
+        "TRUTH/earlier/DATE; repeatable."),
 ) -> None:
     """Write a realistic digital-health CRM export with a known truth."""
-    from mqlscore.config import GeneratorConfig
-    from mqlscore.synthetic import generate_export
+    from datetime import date
 
-    config = GeneratorConfig(n_leads=leads, seed=seed, output_format=fmt, with_errors=with_errors, mc_sims=mc_sims)
+    from pydantic import ValidationError
+
+    from mqlscore.config import GeneratorConfig, parse_change
+    from mqlscore.synthetic import generate_export
+    from mqlscore.synthetic.drift import check_changes
+
+    try:
+        changes = tuple(parse_change(text) for text in change or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--change") from None
+    dates = []
+    for text in also_export_at or ():
+        try:
+            dates.append(date.fromisoformat(text.strip()))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint="--also-export-at") from None
+    try:
+        config = GeneratorConfig(n_leads=leads, seed=seed, output_format=fmt, with_errors=with_errors,
+                                 mc_sims=mc_sims, changes=changes, also_export_at=tuple(dates))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        message = problem["msg"].removeprefix("Value error, ")
+        field = str(problem["loc"][0]) if problem["loc"] else message.split(" ", 1)[0]  # the dates' check names it
+        where = {"output_format": "--format", "also_export_at": "--also-export-at"}.get(field, "--change")
+        raise typer.BadParameter(message, param_hint=where) from None
+    try:
+        check_changes(config)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--change") from None
     result = generate_export(config, out=out, truth_out=truth_out, progress=True)
     console.print(result.summary())
 
@@ -300,6 +340,8 @@ def train(
     report_dir: Path = typer.Option(Path("models"), "--report-dir", help="Where the report and model card go."),
     no_register: bool = typer.Option(False, "--no-register", help="Do not log to MLflow or register."),
     force: bool = typer.Option(False, "--force", help="Train even on too little data."),
+    no_refit: bool = typer.Option(False, "--no-refit", help="Register the champion as chosen, fitted on the fitting "
+                                  "period only, instead of refitting it on every labelled snapshot."),
     allow_column: Optional[list[str]] = typer.Option(
         None, "--allow-column", metavar="NAME", help="Keep this extra lead column although the leak guard says it looks like it "
         "knows the outcome (repeatable; adds to features.allow_columns; its evidence is still reported)."),
@@ -308,6 +350,8 @@ def train(
     if promote not in ("if-better", "always", "never"):
         raise typer.BadParameter("must be if-better, always or never", param_hint="--promote")
     settings = _load_settings(config, horizon_days)
+    if no_refit:
+        settings = settings.model_copy(update={"train": settings.train.model_copy(update={"refit": False})})
     if allow_column:
         features = settings.features.model_copy(
             update={"allow_columns": settings.features.allow_columns + tuple(allow_column)})
@@ -399,6 +443,14 @@ def _print_training_summary(result, registration=None, report_dir: Optional[Path
     for row in tiers.itertuples(index=False):
         tier_table.add_row(*[_cell(col, v) for col, v in zip(tiers.columns, row)])
     console.print(tier_table)
+    builder = result.scoring_model.builder
+    if not builder.intent_learned:
+        marked = builder.intent_columns()
+        _print_plain("No activity data: intent not learned (the score comes from who the lead is"
+                     + (f" and the lead column(s) marked as intent: {', '.join(marked)}" if marked else "") + ").",
+                     style="yellow")
+    if result.refit is not None:
+        _print_plain(result.refit.sentence())
     if registration is not None:
         name = result.scoring_model.metadata["model_name"]
         _print_plain(f"Registered as models:/{name}/{registration.version}; {registration.decision}.")
@@ -411,29 +463,75 @@ def _print_training_summary(result, registration=None, report_dir: Optional[Path
 def score(
     data: Path = typer.Option(..., "--data", help="Folder holding leads and activities (outcomes optional)."),
     out: Path = typer.Option(..., "--out", help="Output file: .csv or .parquet."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Score as of this time (default: the folder's)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Score as of this time (default: the folder's). With "
+                                        "--all-leads or --snapshots, what happened after it still fills the "
+                                        "look-back columns."),
     model: Optional[str] = typer.Option(None, "--model", help="MLflow model URI (default models:/NAME@champion)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (for the model name)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (the model name; the "
+                                          "snapshot rule for --snapshots)."),
+    all_leads: bool = typer.Option(False, "--all-leads", help="Look back: score every lead created before the as-of "
+                                   "time, open or not, at that time, with its state then and whether it became an "
+                                   "SQL within the model's horizon after it."),
+    snapshots: bool = typer.Option(False, "--snapshots", help="Look back: score every lead at each of its own "
+                                   "snapshot times before the as-of time (the training rule, settings.snapshots), "
+                                   "with its state and whether it became an SQL within the model's horizon."),
 ) -> None:
-    """Score every lead open at the as-of time, with reasons."""
-    from mqlscore.batch import SCORE_FILE_SUFFIXES
+    """Score every lead open at the as-of time, with reasons; or look back over a history (--all-leads, --snapshots)."""
+    from mqlscore.batch import SCORE_FILE_SUFFIXES, lead_counts, score_leads_at, score_snapshots
     from mqlscore.contract import table_files
     from mqlscore.contract.schema import champion_uri
     from mqlscore.registry import load_scoring_model
 
+    if all_leads and snapshots:
+        raise typer.BadParameter("--all-leads and --snapshots are two different look-backs: choose one",
+                                 param_hint="--all-leads / --snapshots")
     if out.suffix.lower() not in SCORE_FILE_SUFFIXES:
         raise typer.BadParameter("must end in .csv or .parquet", param_hint="--out")
     _check_outputs([out], "--out", inputs=table_files(data), input_folders=[data])
     settings = _load_settings(config)
     uri = model or champion_uri(settings.train.model_name)
-    dataset = _load_dataset(data, as_of)
+    looking_back = all_leads or snapshots
+    when = _as_of_option(as_of) if looking_back else None
+    # A look-back reads the whole folder: features still use only what happened before each
+    # row's time, and the outcomes after it fill the look-back columns.
+    dataset = _load_dataset(data, None if looking_back else as_of)
+    if not looking_back and lead_counts(dataset).open == 0:
+        _no_open_lead(dataset)
     try:
         with console.status(f"Loading {uri} ..."):
             scoring_model = load_scoring_model(uri)
     except LookupError as exc:
         _print_plain(f"{exc}\nTrain one first: mqlscore train --data DIR", style="bold red")
         raise typer.Exit(1) from None
-    _write_scores(dataset, scoring_model, out, uri)
+    if not looking_back:
+        _write_scores(dataset, scoring_model, out, uri)
+        return
+    when = dataset.as_of if when is None else when
+    if all_leads:
+        look = score_leads_at(scoring_model, dataset, when, snapshot_config=settings.snapshots)
+        what = f"leads created before {when}"
+    else:
+        look = score_snapshots(scoring_model, dataset, settings.snapshots, when)
+        what = f"snapshots before {when}"
+    if not len(look):
+        _print_plain(f"Nothing to score: no {what} (the export's leads were created from "
+                     f"{dataset.leads['created_at'].min()}).", style="bold red")
+        raise typer.Exit(1)
+    _write_look_back(look, out, uri, what)
+
+
+def _no_open_lead(dataset) -> NoReturn:  # noqa: ANN001
+    """Say why no lead is open at the as-of time (counts only) and how to look back instead; exit 1."""
+    from mqlscore.batch import lead_counts
+
+    n = lead_counts(dataset)
+    _print_plain(f"No lead is open at {dataset.as_of}, so there is nothing to score: of the {n.leads:,} leads in the "
+                 f"export, {n.created_after:,} were created at or after that time, {n.sql:,} became an SQL and "
+                 f"{n.closed:,} were closed (disqualified or lost) at or before it. Nothing was written. To look back "
+                 "over this closed history: mqlscore score --all-leads (every lead created before the as-of time, "
+                 "open or not, at that time; pass an earlier --as-of) or mqlscore score --snapshots (every lead at "
+                 "its own snapshot times), both with what became of each lead.", style="bold red")
+    raise typer.Exit(1)
 
 
 def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
@@ -442,6 +540,8 @@ def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # no
 
     with console.status("Scoring the open leads ..."):
         scored = score_open_leads(scoring_model, dataset)
+    if scored.empty:
+        _no_open_lead(dataset)
     try:
         write_score_file(scored, out)
     except OSError as exc:
@@ -450,6 +550,45 @@ def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # no
     _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {source}: "
                  f"{int(scored['is_mql'].sum()):,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
                  + f". Written to {out}.")
+
+
+def _write_look_back(look, out: Path, source: str, what: str) -> None:  # noqa: ANN001
+    """Score a look-back chunk by chunk into the score file and summarise it, with the
+    SQL rate per tier among the rows whose horizon had ended by the export's as-of time."""
+    import time
+
+    from mqlscore.batch import write_score_file
+
+    summary, total, t0 = look.summary(), len(look), time.perf_counter()
+    with console.status(f"Scoring {total:,} {what} ...") as status:
+        def progress(done: int, total: int) -> None:
+            status.update(f"Scoring {what}: {done:,} of {total:,} rows ...")
+
+        try:
+            write_score_file(summary.count(look.chunks(progress)), out)
+        except OSError as exc:
+            _write_failed(out, exc)
+    tiers = ", ".join(f"{t} {n:,}" for t, n in summary.tiers.items())
+    # a snapshot is only ever taken of an open lead: the states say something for --all-leads
+    states = "" if summary.states.get("open", 0) == summary.rows else "; lead state at each row's time: " + ", ".join(
+        f"{s} {n:,}" for s, n in summary.states.items())
+    _print_plain(f"Scored {summary.rows:,} rows ({what}) of {summary.leads:,} leads with {source} in "
+                 f"{time.perf_counter() - t0:.0f} s: {summary.mqls:,} MQLs; tiers {tiers}{states}. Written to {out}.")
+    horizon, ended = look.horizon_days, summary.rows - summary.censored
+    if not ended:
+        _print_plain(f"No row's {horizon}-day horizon had ended by the export's as-of time ({look.dataset.as_of}): "
+                     "sql_within_horizon is empty (censored) on every row. Pass an earlier --as-of to look back.")
+        return
+    rates = ", ".join(f"{t} {r:.1%} ({summary.sqls[t]:,} of {summary.completed[t]:,})" if r is not None else f"{t} -"
+                      for t, r in summary.sql_rates().items())
+    overall = sum(summary.sqls.values()) / ended
+    _print_plain(f"Became an SQL within {horizon} days, among the {ended:,} rows whose horizon had ended by the "
+                 f"export's as-of time: {rates}; all {overall:.1%}. {summary.censored:,} rows are censored "
+                 "(sql_within_horizon empty).")
+    if summary.in_sample:
+        _print_plain(f"{summary.in_sample:,} of those {ended:,} rows had their outcome known when the model was "
+                     f"trained (its data ended {summary.trained_until}): if it was trained on this history, it may "
+                     "have been fitted on them, and their rates flatter it.", style="yellow")
 
 
 @app.command()
@@ -619,6 +758,213 @@ def half_lives(
             _print_plain(f"Cannot write {out}: {exc.strerror or exc}", style="red")
             raise typer.Exit(1) from None
         _print_plain(f"Written to {out}.")
+
+
+def _time_option(value: Optional[str], option: str) -> Optional[pd.Timestamp]:
+    """A date or ISO-8601 time given to ``option`` (a date is 00:00 UTC); exit 2 when it is not one."""
+    from mqlscore.contract import parse_as_of
+    from mqlscore.contract.schema import EARLIEST, LATEST, OUT_OF_RANGE
+
+    try:
+        when = parse_as_of(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).replace("as-of time", "time"), param_hint=option) from None
+    if when is not None and not EARLIEST <= when < LATEST:
+        raise typer.BadParameter(f"time {value.strip()!r} is {OUT_OF_RANGE}", param_hint=option)
+    return when
+
+
+@app.command()
+def backtest(
+    data: Path = typer.Option(..., "--data", help="Folder holding leads, activities and outcomes."),
+    every: Optional[str] = typer.Option(None, "--every", help="Step between origins: N days, weeks or calendar "
+                                        "months, e.g. 30d, 4w, 1m (default: backtest.every, 30d)."),
+    start: Optional[str] = typer.Option(None, "--from", help="First origin, a date or ISO-8601 time (default: "
+                                        "backtest.origins - 1 steps before the last, 6 origins in all, or the "
+                                        "earliest with enough history)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last origin at most (default and latest: the export's "
+                                      "as-of time minus the horizon, so that every outcome is known)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file: training as `mqlscore train` "
+                                          "uses it, and the backtest section."),
+    out: Path = typer.Option(Path("reports/backtest"), "--out", help="Folder for backtest.csv, backtest.json and "
+                             "backtest.png."),
+) -> None:
+    """How training would have done: at each origin, train on what was known then, score the leads open then and
+    compare with what happened within the horizon, next to the hand-set baseline."""
+    import time
+
+    from rich.table import Table
+
+    from mqlscore.backtest import CensoredOrigin, OriginError, backtest as run_backtest, choose_origins, parse_every
+    from mqlscore.backtest.report import FILES, write_backtest
+    from mqlscore.contract import table_files
+
+    settings = _load_settings(config)
+    try:
+        step = parse_every(every if every is not None else settings.backtest.every)
+    except OriginError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every") from None
+    first, last = _time_option(start, "--from"), _time_option(end, "--to")
+    _check_outputs([out / name for name in FILES], "--out", inputs=table_files(data), input_folders=[data],
+                   folder=out)
+    dataset = _load_dataset(data, None)
+    horizon = settings.snapshots.horizon_days
+    try:
+        origins = choose_origins(dataset, horizon_days=horizon, validation_days=settings.train.validation_days,
+                                 every=step, start=first, end=last, count=settings.backtest.origins)
+    except CensoredOrigin as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
+    except OriginError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--from / --to") from None
+    refit = "refitted on every labelled snapshot" if settings.train.refit else "not refitted (train.refit: false)"
+    _print_plain(f"Backtest of {len(origins)} origin(s) from {origins[0]:%Y-%m-%d} to {origins[-1]:%Y-%m-%d}, every "
+                 f"{step.words()}, on {data} (as of {dataset.as_of}; SQL within {horizon} days). At each origin: "
+                 f"training as `mqlscore train` does on what was known then (champion {refit}; no half-lives, no "
+                 "registration), then the leads open then scored and compared with what happened next.",
+                 style="bold")
+    started, state = time.perf_counter(), {"i": 0}
+    with console.status("Backtest ...") as status:
+        def say(message: str) -> None:
+            i = state["i"]
+            status.update(f"Origin {i + 1}/{len(origins)} ({origins[i]:%Y-%m-%d}): {message} ...")
+
+        def done(i: int, result) -> None:  # noqa: ANN001
+            state["i"] = i + 1
+            f = result.figures
+            if result.status == "ok":
+                _print_plain(f"{i + 1}/{len(origins)} {result.origin:%Y-%m-%d}: {f['champion']} trained in "
+                             f"{f['train_seconds']:.0f} s; {f['open_leads']:,} open leads, {f['sqls']:,} SQL within "
+                             f"{horizon} days; ROC-AUC {_figure(f['roc_auc'])} (baseline "
+                             f"{_figure(f['baseline_roc_auc'])}), AP {_figure(f['average_precision'])} (baseline "
+                             f"{_figure(f['baseline_average_precision'])})")
+            else:
+                _print_plain(f"{i + 1}/{len(origins)} {result.origin:%Y-%m-%d}: skipped, training refused: "
+                             f"{result.reason}", style="yellow")
+
+        try:
+            result = run_backtest(dataset, settings, origins, say=say, on_origin=done)
+        except CensoredOrigin as exc:  # choose_origins refuses these first; kept for safety
+            raise typer.BadParameter(str(exc), param_hint="--to") from None
+    table = result.table()
+    view = Table(title=f"Leads open at each origin, SQL within {horizon} days: champion / hand-set baseline",
+                 box=None, title_justify="left")
+    columns = ("origin", "open", "SQLs", "ROC-AUC", "AP", "MQL SQL\nrate", "SQLs\ncaptured")
+    for col in columns:
+        view.add_column(col, justify="left" if col == "origin" else "right", no_wrap=True)
+    for r in table.itertuples(index=False):
+        if r.status != "ok":
+            view.add_row(r.origin[:10], "", "", "skipped", style="dim")
+            continue
+        view.add_row(r.origin[:10], f"{int(r.open_leads):,}", f"{int(r.sqls):,}",
+                     f"{_figure(r.roc_auc)} / {_figure(r.baseline_roc_auc)}",
+                     f"{_figure(r.average_precision)} / {_figure(r.baseline_average_precision)}",
+                     f"{_share(r.mql_sql_rate)} ({_share(r.promised_mql_sql_rate)})",
+                     f"{_share(r.share_of_sqls_captured)} ({_share(r.promised_share_of_sqls)})")
+    console.print(view)
+    _print_plain("MQL SQL rate and SQLs captured: realised at the origin (in brackets: as promised when training "
+                 "chose the threshold, on its validation period). Log loss and more in the files.")
+    if (table["status"] != "ok").any():
+        _print_plain("A skipped origin's reason is training's own: in a backtest, set snapshots.horizon_days and "
+                     "train.min_* in the --config file (--horizon-days and --force are options of mqlscore train).",
+                     style="yellow")
+    try:
+        written = write_backtest(result, out)
+    except OSError as exc:
+        _write_failed(out, exc)
+    summary = result.summary()
+    if summary["trained"]:
+        _print_plain(f"Mean over {summary['trained']} trained origin(s): ROC-AUC {_figure(summary['mean_roc_auc'])} "
+                     f"(baseline {_figure(summary['mean_baseline_roc_auc'])}), AP "
+                     f"{_figure(summary['mean_average_precision'])} (baseline "
+                     f"{_figure(summary['mean_baseline_average_precision'])}).")
+    _print_plain(f"Written to {', '.join(str(p) for p in written)} ({time.perf_counter() - started:.0f} s).")
+    if not summary["trained"]:
+        _print_plain("No origin could be trained: every training refused (reasons above). Pass an earlier --to, a "
+                     "longer export or lower train.min_* settings.", style="bold red")
+        raise typer.Exit(1)
+
+
+def _figure(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _share(value: Optional[float]) -> str:
+    return "-" if value is None or value != value else f"{value:.0%}"
+
+
+MONITOR_FAIL_EXIT = 3  # `monitor --fail-on`: the verdict reached the level asked for
+
+
+@app.command()
+def monitor(
+    data: Path = typer.Option(..., "--data", help="A newer export of the same CRM (leads, activities, outcomes)."),
+    model: Optional[str] = typer.Option(None, "--model", help="MLflow model URI (default models:/NAME@champion)."),
+    out: Path = typer.Option(Path("reports/monitoring"), "--out", help="Folder for monitor.json, monitor.md and the "
+                             "plots."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file: the monitor section, the "
+                                          "model name, and train.validation_days and the snapshot rule as trained."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="retrain: exit 3 when the verdict is retrain; "
+                                          "watch: exit 3 when it is watch or retrain."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The export's as-of time (default: the folder's)."),
+    recent_weeks: Optional[int] = typer.Option(None, "--recent-weeks", min=1, max=104, help="Drift compares the "
+                                               "model's training window with the last N weeks (default "
+                                               "monitor.recent_weeks, 8)."),
+    no_log: bool = typer.Option(False, "--no-log", help="Do not log the monitoring to MLflow."),
+) -> None:
+    """Judge a registered model on a newer export: realised performance against its promise, drift of its
+    signals and score, new leads and activities, and a verdict (healthy, watch or retrain) with reasons."""
+    from mqlscore.contract import table_files
+    from mqlscore.contract.schema import champion_uri
+    from mqlscore.monitoring import MonitorError, monitor as run_monitor
+    from mqlscore.monitoring.report import JSON_FILE, MARKDOWN_FILE, PLOTS, write_report
+    from mqlscore.registry import load_scoring_model
+
+    if fail_on not in (None, "watch", "retrain"):
+        raise typer.BadParameter("must be watch or retrain", param_hint="--fail-on")
+    settings = _load_settings(config)
+    if recent_weeks is not None:
+        settings = settings.model_copy(update={"monitor": settings.monitor.model_copy(
+            update={"recent_weeks": recent_weeks})})
+    _check_outputs([out / name for name in (JSON_FILE, MARKDOWN_FILE, *PLOTS)], "--out", inputs=table_files(data),
+                   input_folders=[data], folder=out)
+    dataset = _load_dataset(data, as_of)
+    uri = model or champion_uri(settings.train.model_name)
+    try:
+        with console.status(f"Loading {uri} ..."):
+            scoring_model = load_scoring_model(uri)
+    except LookupError as exc:
+        _print_plain(f"{exc}\nTrain and register one first: mqlscore train --data DIR", style="bold red")
+        raise typer.Exit(1) from None
+    try:
+        with console.status("Monitoring ...") as status:
+            result = run_monitor(dataset, scoring_model, settings, model_uri=uri,
+                                 say=lambda m: status.update(f"Monitoring: {m} ..."))
+    except MonitorError as exc:
+        _print_plain(f"Cannot monitor {uri} on {data}: {exc}.", style="bold red")
+        raise typer.Exit(1) from None
+    style = {"healthy": "bold green", "watch": "bold yellow", "retrain": "bold red"}[result.verdict]
+    _print_plain(f"Verdict for {uri} (v{result.model.get('version') or '?'}) on the export as of "
+                 f"{dataset.as_of:%Y-%m-%d %H:%M}: {result.verdict.upper()}", style=style)
+    _print_plain(result.promise_line, style="bold")
+    for reason in result.reasons:
+        _print_plain(f"- {reason.level}: {reason.text}",
+                     style={"retrain": "red", "watch": "yellow"}.get(reason.level, "dim"))
+    try:
+        files = write_report(result, out)
+    except OSError as exc:
+        _write_failed(out, exc)
+    _print_plain(f"Written to {files.json} and {files.markdown} with {len(files.pngs)} plot(s) "
+                 f"({result.seconds.get('total', 0):.0f} s).")
+    if not no_log:
+        from mqlscore.monitoring.history import log_monitoring
+
+        with console.status("Logging to MLflow ..."):
+            logged = log_monitoring(result, settings.train.experiment, out)
+        tagged = (f"; model version {result.model.get('name')}/{logged.tagged_version} tagged monitor.last_verdict="
+                  f"{result.verdict}" if logged.tagged_version else "")
+        _print_plain(f"Logged to MLflow: run {logged.run_id} in experiment {logged.experiment}{tagged}.")
+    if fail_on is not None and (result.verdict == "retrain" or (fail_on == "watch" and result.verdict == "watch")):
+        raise typer.Exit(MONITOR_FAIL_EXIT)
 
 
 def main() -> None:  # pragma: no cover - console entry point

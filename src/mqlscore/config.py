@@ -6,17 +6,139 @@ top-level keys are the section names; anything left out keeps its default.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+import re
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mqlscore.contract.schema import DEFAULT_MODEL_NAME
+from mqlscore.contract.schema import DEFAULT_MODEL_NAME, LEAD_SOURCES, ORG_TYPES
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+class _WorldChange(_Section):
+    """A change of the synthetic world from a date on (``generator.changes``)."""
+
+    at: date = Field(description="The change takes effect at 00:00 UTC of this date: on leads created, events "
+                     "and outcomes happening, on or after it; the world before is untouched.")
+
+    def spec(self) -> str:
+        """The change in the compact form of ``mqlscore generate --change``."""
+        name, value = self._name_value()
+        return f"{self.at.isoformat()}:{self.kind}:{name}={value:g}"  # type: ignore[attr-defined]
+
+    def _name_value(self) -> tuple[str, float]:  # pragma: no cover - every kind overrides it
+        raise NotImplementedError
+
+
+class ChannelVolumeChange(_WorldChange):
+    """A lead source's inflow multiplied by ``factor`` (0: the channel dries up)."""
+
+    kind: Literal["channel_volume"] = "channel_volume"
+    channel: str = Field(description="A lead source (contract vocabulary), e.g. paid_search.")
+    factor: float = Field(ge=0, le=20, description="Multiplier of the channel's new leads per day (0 to 20).")
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in LEAD_SOURCES:
+            raise ValueError(f"unknown channel {value!r}; the lead sources are: {', '.join(LEAD_SOURCES)}")
+        return value
+
+    def _name_value(self) -> tuple[str, float]:
+        return self.channel, self.factor
+
+
+class SignalWeightChange(_WorldChange):
+    """A signal's weight in the true SQL hazard multiplied by ``factor`` (0: it stops predicting).
+
+    Signals are the generator's: activity types and ``page_<category>`` (the
+    ``signals`` of the truth folder's ``truth.json``); ``mqlscore.synthetic``
+    checks the name when the export is generated."""
+
+    kind: Literal["signal_weight"] = "signal_weight"
+    signal: str = Field(description="A signal of the generator, e.g. webinar_attended or page_pricing.")
+    factor: float = Field(ge=-20, le=20, description="Multiplier of the signal's weight (0: stops predicting).")
+
+    _finite_factor = field_validator("factor")(_finite)
+
+    def _name_value(self) -> tuple[str, float]:
+        return self.signal, self.factor
+
+
+class OrgFitChange(_WorldChange):
+    """An organisation type's fit: ``shift`` added to the true log-hazard of its leads."""
+
+    kind: Literal["org_fit"] = "org_fit"
+    org_type: str = Field(description="An org type (contract vocabulary), e.g. payer.")
+    shift: float = Field(ge=-10, le=10, description="Added to the log-hazard of SQL (-1: about 2.7 times fewer "
+                         "SQLs a day).")
+
+    _finite_shift = field_validator("shift")(_finite)
+
+    @field_validator("org_type")
+    @classmethod
+    def _known_org_type(cls, value: str) -> str:
+        if value not in ORG_TYPES:
+            raise ValueError(f"unknown org type {value!r}; the org types are: {', '.join(ORG_TYPES)}")
+        return value
+
+    def _name_value(self) -> tuple[str, float]:
+        return self.org_type, self.shift
+
+
+WorldChange = Annotated[Union[ChannelVolumeChange, SignalWeightChange, OrgFitChange], Field(discriminator="kind")]
+CHANGE_KINDS: dict[str, type[_WorldChange]] = {
+    "channel_volume": ChannelVolumeChange, "signal_weight": SignalWeightChange, "org_fit": OrgFitChange,
+}
+_CHANGE_VALUE = {"channel_volume": "factor", "signal_weight": "factor", "org_fit": "shift"}
+_CHANGE_NAME = {"channel_volume": "channel", "signal_weight": "signal", "org_fit": "org_type"}
+_CHANGE_SPEC = re.compile(r"^\s*(?P<at>[^:\s]+)\s*:\s*(?P<kind>[^:\s]+)\s*:\s*(?P<name>[^=\s]+)\s*=\s*"
+                          r"(?P<value>\S+)\s*$")
+CHANGE_SYNTAX = "DATE:KIND:NAME=VALUE, e.g. 2026-06-01:signal_weight:webinar_attended=0"
+
+
+def parse_change(spec: str) -> ChannelVolumeChange | SignalWeightChange | OrgFitChange:
+    """A change from its compact form ``DATE:KIND:NAME=VALUE`` (``mqlscore generate --change``).
+
+    KIND is ``channel_volume`` (NAME a lead source, VALUE the factor on its
+    inflow), ``signal_weight`` (NAME a generator signal, VALUE the factor on its
+    weight) or ``org_fit`` (NAME an org type, VALUE added to its log-hazard).
+    Raises ValueError saying what is wrong and what is expected.
+    """
+    match = _CHANGE_SPEC.match(spec)
+    if match is None:
+        raise ValueError(f"{spec!r} is not a change: expected {CHANGE_SYNTAX}")
+    kind = match["kind"]
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"{spec!r}: unknown kind {kind!r}; the kinds are: {', '.join(CHANGE_KINDS)}")
+    try:
+        at = date.fromisoformat(match["at"])
+    except ValueError:
+        raise ValueError(f"{spec!r}: {match['at']!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        value = float(match["value"])
+    except ValueError:
+        raise ValueError(f"{spec!r}: {match['value']!r} is not a number") from None
+    from pydantic import ValidationError
+
+    try:
+        return CHANGE_KINDS[kind](at=at, **{_CHANGE_NAME[kind]: match["name"], _CHANGE_VALUE[kind]: value})
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                            for e in exc.errors())
+        raise ValueError(f"{spec!r}: {reasons}") from None
 
 
 class GeneratorConfig(_Section):
@@ -32,6 +154,14 @@ class GeneratorConfig(_Section):
     mc_sims: int = Field(50, ge=10, description="Monte Carlo paths per open lead for the oracle.")
     output_format: Literal["csv", "parquet"] = "csv"
     with_errors: bool = Field(False, description="Add a few invalid rows of each kind the contract names.")
+    changes: tuple[WorldChange, ...] = Field(
+        (), description="Changes of the world from a date on (drift): channel_volume, signal_weight, org_fit. "
+        "The history before the first change is the same as without changes (same seed)."
+    )
+    also_export_at: tuple[date, ...] = Field(
+        (), description="Also write the same CRM as exported at these earlier dates (00:00 UTC), each in "
+        "OUT/earlier/DATE with its truth in TRUTH/earlier/DATE."
+    )
 
     @field_validator("export_at")
     @classmethod
@@ -39,6 +169,29 @@ class GeneratorConfig(_Section):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+    @property
+    def history_start(self) -> datetime:
+        """00:00 UTC of the first simulated day (``history_days`` before the export date)."""
+        day = self.export_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return day - timedelta(days=self.history_days)
+
+    @model_validator(mode="after")
+    def _dates_in_window(self) -> GeneratorConfig:
+        start = self.history_start.date()
+        export_day = self.export_at.date()
+        end = export_day + timedelta(days=self.horizon_days)
+        for change in self.changes:
+            if not start < change.at < end:
+                raise ValueError(f"change {change.spec()}: its date must lie after the first simulated day "
+                                 f"({start}) and before the end of the horizon ({end})")
+        for when in self.also_export_at:
+            if not start < when < export_day:
+                raise ValueError(f"also_export_at {when}: must lie after the first simulated day ({start}) and "
+                                 f"before the export date ({export_day})")
+        if len(set(self.also_export_at)) != len(self.also_export_at):
+            raise ValueError("also_export_at: each date once")
+        return self
 
 
 DEFAULT_PAGE_RULES: tuple[tuple[str, str], ...] = (
@@ -82,6 +235,12 @@ class FeatureConfig(_Section):
     allow_columns: tuple[str, ...] = Field(
         (), description="Extra lead columns to keep although the leak guard says they look like they know the "
         "outcome (their evidence is still reported); matched like exclude_columns."
+    )
+    intent_columns: tuple[str, ...] = Field(
+        (), description="Extra lead columns that are engagement (intent) signals rather than facts about the lead "
+        "(e.g. time on site, page views, email clicks): their points count as intent; matched like "
+        "exclude_columns. A lead column holds its value at export time, so a running total may include activity "
+        "after an older snapshot: prefer an activity table where the CRM has one."
     )
 
 
@@ -134,7 +293,83 @@ class TrainConfig(_Section):
         "lead are strongly correlated, so a sample loses little and keeps large exports fast)."
     )
     estimate_half_lives: bool = Field(True, description="Estimate a half-life per signal family for the report.")
+    refit: bool = Field(True, description="After the champion and its settings are chosen on the time split, "
+                        "refit it on every labelled snapshot (validation period and purge gap included) with "
+                        "calibration cross-fitted by time, and register that model; the reported validation "
+                        "figures stay those of the model as chosen (`train --no-refit` skips it).")
+    refit_folds: int = Field(2, ge=2, le=20, description="Time blocks of the validation period's buying groups "
+                             "the refit's calibration is cross-fitted in (the refit costs this many fits plus one).")
     seed: int = 0
+
+
+class MonitorConfig(_Section):
+    """How ``mqlscore monitor`` judges a registered model on a newer export (docs/monitoring.md)."""
+
+    recent_weeks: int = Field(8, ge=1, le=104, description="Drift compares the model's training window (its "
+                              "validation period) with the last N weeks before the export's as-of time.")
+    period: Literal["week", "month"] = Field("month", description="Realised performance is also shown per week "
+                                             "or per calendar month of the snapshot time.")
+    psi_bins: int = Field(10, ge=2, le=50, description="Quantile bins of a numeric feature or the score, cut on "
+                          "the training window (plus one bin for missing values); categories are binned by level.")
+    psi_watch: float = Field(0.1, gt=0, description="Population stability index from which a shift is worth "
+                             "watching.")
+    psi_retrain: float = Field(0.25, gt=0, description="Population stability index from which a shift of the "
+                               "score, or of a signal whose points moved by min_points_shift, calls for "
+                               "retraining.")
+    min_importance: float = Field(0.02, ge=0, le=1, description="Share of the model's mean absolute points a "
+                                  "signal must carry for its drift to be worth watching (below: listed only).")
+    min_points_shift: float = Field(2.0, gt=0, description="A signal whose PSI reaches psi_retrain calls for "
+                                    "retraining only when its mean points (on the score's scale: 10 points double "
+                                    "the odds) moved by this much between the windows (else: watch).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every confidence interval.")
+    bootstrap: int = Field(200, ge=50, le=5000, description="Bootstrap resamples of leads (a lead's snapshots "
+                           "stay together).")
+    min_sqls: int = Field(20, ge=1, description="Realised figures judge the model only with at least this many "
+                          "SQL snapshots (and as many non-SQL ones) with a completed horizon.")
+    signal_active_days: int = Field(30, ge=1, description="A lead counts as showing an intent signal at a "
+                                    "snapshot when it did it within this many days before.")
+    signal_factor: float = Field(1.5, gt=1, description="A signal's (or fit level's) observed-to-expected SQL "
+                                 "ratio that moved by this factor or more since the training window, its interval "
+                                 "excluding no change, says the signal predicts differently: retrain.")
+    signal_confidence: float = Field(0.95, gt=0.5, lt=1, description="Family-wide level of the signal checks' "
+                                     "intervals: many signals are checked at once, so each interval is widened "
+                                     "for their number (Bonferroni).")
+    min_signal_sql_leads: int = Field(30, ge=1, description="A signal or level is checked only when at least "
+                                      "this many distinct leads among its snapshots became SQLs in each window.")
+    volume_factor: float = Field(2.0, gt=1, description="Weekly new leads (all, or of one channel or org type) "
+                                 "or activities of one type that changed by this factor or more: watch.")
+    min_weekly_count: float = Field(2.0, gt=0, description="Channels, org types and activity types below this "
+                                    "many a week in both windows are not judged on volume.")
+    max_rows_per_window: int = Field(150_000, ge=1_000, description="At most this many snapshots per window (a "
+                                     "random sample beyond).")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        if self.psi_retrain <= self.psi_watch:
+            raise ValueError("psi_retrain must be above psi_watch")
+        return self
+
+
+# A step between backtest origins: a positive whole number of days, weeks or calendar months.
+EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([dwm])\s*$", re.IGNORECASE)
+
+
+class BacktestConfig(_Section):
+    """Which origins ``mqlscore backtest`` trains at when the command line does not say (docs/monitoring.md, Backtests)."""
+
+    every: str = Field("30d", description="Step between origins: N days, weeks or calendar months (30d, 4w, 1m).")
+    origins: int = Field(6, ge=1, le=120, description="Origins when --from is not given: the last at the export's "
+                         "as-of time minus the horizon, the others a step apart before it.")
+
+    @field_validator("every")
+    @classmethod
+    def _step(cls, value: str) -> str:
+        match = EVERY_PATTERN.match(value)
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(f"{value!r} is not a step between origins: write a positive whole number followed by "
+                             "d (days), w (weeks) or m (calendar months), e.g. 30d, 4w or 1m")
+        return value.strip().lower()
 
 
 class LeadCardConfig(_Section):
@@ -184,6 +419,8 @@ class Settings(_Section):
     snapshots: SnapshotConfig = SnapshotConfig()
     scoring: ScoringConfig = ScoringConfig()
     train: TrainConfig = TrainConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    backtest: BacktestConfig = BacktestConfig()
     service: ServiceConfig = ServiceConfig()
 
 

@@ -10,12 +10,13 @@ values only: never an email, a name or a raw job title.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from mqlscore.features.fit import is_missing
-from mqlscore.features.registry import FIT_WORDS, family_words, safe_name
+from mqlscore.features.fit import is_missing, looks_personal
+from mqlscore.features.registry import FIT_WORDS, ColumnFacts, family_words, safe_name
 
 ROLE_WORDS = {"clinical_champion": "clinical champion", "it_security": "IT security", "finance": "finance",
               "compliance": "compliance"}
@@ -54,6 +55,14 @@ FIT_VALUE_WORDS: dict[str, dict[str, str]] = {
                   "manager": "Manager-level title", "individual": "Individual-contributor title",
                   "other": "Title of another level"},
 }
+
+
+# Where a number stands among the fitted leads: (quantile level, share, words), the
+# narrowest first. "Top 10 %": fewer than 10 % of the leads had this value or more.
+TOP_BANDS = ((0.99, "1 %", "high"), (0.95, "5 %", "high"), (0.90, "10 %", "high"), (0.75, "25 %", "on the high side"))
+BOTTOM_BANDS = ((0.01, "1 %", "low"), (0.05, "5 %", "low"), (0.10, "10 %", "low"), (0.25, "25 %", "on the low side"))
+# An extra column's level for values rare in training or never seen there.
+OTHER_LEVEL = "other"
 
 
 def _ago(days: float) -> str:
@@ -102,8 +111,12 @@ class _Row:
         return default if column is None else column[self.i]
 
 
-def describe(signal: str, row: pd.Series | _Row) -> str:
-    """A short sentence about one business signal of one lead, from its features."""
+def describe(signal: str, row: pd.Series | _Row, facts: ColumnFacts | None = None) -> str:
+    """A short sentence about one business signal of one lead, from its features;
+    ``facts`` (an extra lead column's, from ``FeatureBuilder.column_facts``) put
+    its value in context."""
+    if signal.startswith("extra:"):
+        return _describe_extra(signal.removeprefix("extra:"), row.get(f"extra__{safe_name(signal[6:])}"), facts)
     if signal.startswith(("act:", "page:")):
         return _describe_family(signal, row)
     if signal == "recency":
@@ -133,6 +146,11 @@ def describe(signal: str, row: pd.Series | _Row) -> str:
         if engaged == 0:
             return f"No colleagues engaged in the last 30 days ({known or 0:.0f} in the CRM)"
         return f"{_plural(engaged, 'colleague')} engaged in the last 30 days, {known or 0:.0f} in the CRM"
+    if signal == "account_known":  # a model fitted without activity data: who is in the CRM, not who engaged
+        known = _number(row.get("account__known_leads"))
+        if known is None:
+            return "No account known"
+        return f"{_plural(known, 'colleague')} at the account in the CRM" if known else "No colleagues in the CRM yet"
     if signal == "account_intent":
         return "Colleagues at the account showed buying intent (demo, pricing, security, integration)"
     return _describe_fit(signal, row)
@@ -152,11 +170,67 @@ def _describe_family(family: str, row: pd.Series | _Row) -> str:
     return f"{did} {_ago(since)}"
 
 
+def _describe_extra(column: str, value: object, facts: ColumnFacts | None) -> str:
+    """"Total Time Spent on Website: 1,295 — high for this data set (top 10 %)",
+    "Lead Origin: Lead Add Form", "Lead Origin: not given"."""
+    if looks_personal(column):  # a model saved before such columns were left out: never say the value
+        return f"{column}: (personal data, not shown)"
+    if _missing(value):
+        return f"{column}: not given"
+    if isinstance(value, str):  # a categorical column's level: the data's own spelling, "_" read as a space
+        if value == OTHER_LEVEL:
+            return f"{column}: a less common value"
+        labels = facts.labels if facts is not None else {}
+        return f"{column}: {_fmt(labels.get(value, value))}"
+    number = _number(value)
+    if number is None:
+        return f"{column}: {_fmt(value)}"
+    standing = _standing(number, facts.quantiles) if facts is not None and facts.quantiles else None
+    return f"{column}: {number_text(number)}" + (f" — {standing}" if standing else "")
+
+
+def _standing(value: float, quantiles: Mapping[float, float]) -> str | None:
+    """Where ``value`` stands among the fitted leads ("high for this data set (top
+    10 %)", "typical for this data set"), from quantiles taken by the inverted
+    empirical distribution (``features.fit.quantiles``): above the ``p`` quantile,
+    fewer than a share ``1 - p`` of the leads had this value or more; below it,
+    fewer than ``p`` had this value or less."""
+    if not math.isfinite(value):
+        return None
+    for level, share, words in TOP_BANDS:
+        if level in quantiles and value > quantiles[level]:
+            return f"{words} for this data set (top {share})"
+    for level, share, words in BOTTOM_BANDS:
+        if level in quantiles and value < quantiles[level]:
+            return f"{words} for this data set (bottom {share})"
+    return "typical for this data set"
+
+
+def number_text(value: float) -> str:
+    """A number as a person writes it: whole numbers without ".0", thousands
+    separated ("1,295"), at most two decimals ("2.5", "0.25"), small ones to two
+    significant digits ("0.0031"), and no more digits than a float32 feature holds."""
+    if not math.isfinite(value):
+        return "infinite" if value > 0 else ("minus infinite" if value < 0 else "not a number")
+    size = abs(value)
+    if size >= 1e15:
+        return f"{value:.3g}"
+    if size >= 1e7:  # float32 keeps about 7 significant digits: say no more
+        value = float(f"{value:.7g}")
+    value += 0.0  # never "-0"
+    if value == round(value):
+        return f"{value:,.0f}"
+    if size >= 100:
+        return f"{value:,.1f}".removesuffix(".0")
+    if size >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.2g}"
+
+
 def _describe_fit(signal: str, row: pd.Series | _Row) -> str:
-    value = row.get(f"fit__{signal}") if not signal.startswith("extra:") else row.get(
-        f"extra__{safe_name(signal[6:])}")
+    value = row.get(f"fit__{signal}")
     missing = _missing(value)
-    label = FIT_WORDS.get(signal, signal.removeprefix("extra:"))
+    label = FIT_WORDS.get(signal, signal)
     if signal == "persona":
         return "Role not recognised from the job title" if missing else _who(str(value), row)
     if signal == "org_type" and not missing:
@@ -270,9 +344,11 @@ def _plural(count: float, noun: str) -> str:
     return f"{count:.0f} {noun}" + ("" if count == 1 else "s")
 
 
-def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd.DataFrame, top: int
-                ) -> list[list[dict]]:
-    """Per row, the ``top`` signals by absolute points, with plain words."""
+def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd.DataFrame, top: int,
+                facts: Mapping[str, ColumnFacts] | None = None) -> list[list[dict]]:
+    """Per row, the ``top`` signals by absolute points, with plain words; ``facts``
+    (``FeatureBuilder.column_facts``) put extra lead columns' values in context."""
+    facts = facts if facts is not None else {}
     out: list[list[dict]] = []
     order = np.argsort(-np.abs(points), axis=1)[:, :top]
     columns = _Columns(X)
@@ -283,7 +359,8 @@ def reasons_for(points: np.ndarray, signals: list[str], groups: list[str], X: pd
             p = float(points[i, j])
             if abs(p) < 0.05:
                 continue
-            items.append({"signal": signals[j], "group": groups[j], "text": describe(signals[j], row),
+            items.append({"signal": signals[j], "group": groups[j],
+                          "text": describe(signals[j], row, facts.get(signals[j])),
                           "points": round(p, 1), "sign": "+" if p >= 0 else "-"})
         out.append(items)
     return out
@@ -309,4 +386,5 @@ def signal_label(signal: str) -> str:
         return f"{signal[6:]} (lead column)"
     return {"recency": "Recency of any activity", "evidence_stage": "Evidence path",
             "committee": "Buying committee active", "account_engagement": "Colleagues engaged",
+            "account_known": "Colleagues in the CRM",
             "account_intent": "Colleagues' high-intent activity"}.get(signal, FIT_WORDS.get(signal, signal))

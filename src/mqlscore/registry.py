@@ -106,6 +106,17 @@ def conda_env() -> dict[str, Any]:
 
 
 @dataclass
+class GateFigures:
+    """The promotion gate's comparison: the new model's and the current champion's
+    validation log loss on the same ``rows`` snapshots; ``detail`` says which rows."""
+
+    new_log_loss: float
+    champion_log_loss: float
+    rows: int
+    detail: str = ""
+
+
+@dataclass
 class Registration:
     """Where a run's model went and whether it became the champion."""
 
@@ -120,11 +131,13 @@ class Registration:
 
 def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, params: dict[str, Any],
                      metrics: dict[str, float], feature_definition: dict[str, Any], fingerprint: dict[str, Any],
-                     new_log_loss: float, champion_log_loss_fn: Any, promote: str) -> Registration:
+                     new_log_loss: float, compare_with_champion: Any, promote: str) -> Registration:
     """Log one training run, register its model and apply the promotion gate.
 
-    ``champion_log_loss_fn(scoring_model_of_current_champion) -> float`` scores
-    the current champion on the same validation rows; ``promote`` is
+    ``new_log_loss`` is the new model's validation log loss;
+    ``compare_with_champion(scoring_model_of_current_champion) -> GateFigures``
+    scores the new model and the current champion on the same validation rows
+    (rows the champion was not trained on, where there are enough); ``promote`` is
     ``if-better`` (default), ``always`` or ``never``. The run ends here; the
     report written afterwards joins it through :func:`log_report`.
     """
@@ -162,9 +175,11 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
         elif promote == "never":
             promoted, decision = False, f"promotion disabled (--promote never): v{current} stays the champion"
         else:
-            champion_loss = float(champion_log_loss_fn(load_scoring_model(champion_uri(model_name))))
+            gate = compare_with_champion(load_scoring_model(champion_uri(model_name)))
+            new_log_loss, champion_loss = float(gate.new_log_loss), float(gate.champion_log_loss)
             promoted = new_log_loss < champion_loss
-            decision = (f"validation log loss {new_log_loss:.5f} vs champion v{current} {champion_loss:.5f}: "
+            decision = (f"validation log loss {new_log_loss:.5f} vs champion v{current} {champion_loss:.5f}"
+                        + (f" ({gate.detail})" if gate.detail else "") + ": "
                         + (f"better, v{version} is now the champion" if promoted
                            else f"not better, v{current} stays the champion"))
         if promoted:

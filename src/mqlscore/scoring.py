@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.config import ScoringConfig
-from mqlscore.contract.schema import DEFAULT_MODEL_NAME, TIERS
+from mqlscore.contract.schema import DEFAULT_MODEL_NAME, POINTS_FIELDS, TIERS, TIMESTAMP_DTYPE
 from mqlscore.explain import reasons_for, reasons_text
 from mqlscore.features import FeatureBuilder
 from mqlscore.features.registry import FeatureSpec
@@ -258,7 +258,8 @@ class ScoringModel:
         }
         if reasons:
             parts = self.attribution(data)
-            items = reasons_for(parts.points, parts.signals, parts.groups, X, self.config.top_reasons)
+            items = reasons_for(parts.points, parts.signals, parts.groups, X, self.config.top_reasons,
+                                facts=self.builder.column_facts())
             columns.update({
                 "base_points": np.round(parts.base_points, 2),
                 "fit_points": np.round(parts.fit_points, 2),
@@ -269,7 +270,10 @@ class ScoringModel:
 
     def score(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
               reasons: bool = True) -> pd.DataFrame:
-        """Score each (lead_id, as_of) row of ``snapshots`` from raw contract data."""
+        """Score each (lead_id, as_of) row of ``snapshots`` from raw contract data
+        (no row: an empty frame with the same columns)."""
+        if not len(snapshots):
+            return self._no_scores(snapshots, reasons)
         X = self.builder.transform(leads, activities, snapshots)
         scored = self.score_features(X, reasons=reasons)
         return pd.DataFrame({
@@ -278,6 +282,20 @@ class ScoringModel:
             "model_name": self.metadata.get("model_name", DEFAULT_MODEL_NAME),
             "model_version": str(self.metadata.get("model_version", "unregistered")),
         }, index=scored.index)
+
+    def _no_scores(self, snapshots: pd.DataFrame, reasons: bool) -> pd.DataFrame:
+        # The feature blocks are shaped by their rows, and a matrix of no rows has no width to
+        # infer (e.g. every lead closed at the as-of time): the columns of score(), empty.
+        floats, texts = np.empty(0, float), pd.Series([], dtype=str)
+        columns: dict[str, Any] = {"probability": floats, "score": floats, "tier": texts,
+                                   "is_mql": np.empty(0, bool)}
+        if reasons:
+            columns.update({**{c: floats for c in POINTS_FIELDS}, "reasons": np.empty(0, object),
+                            "reasons_text": texts})
+        lead_ids = snapshots["lead_id"] if "lead_id" in snapshots else texts
+        as_of = snapshots["as_of"] if "as_of" in snapshots else pd.Series([], dtype=TIMESTAMP_DTYPE)
+        return pd.DataFrame({"lead_id": lead_ids.astype(str).array, "as_of": as_of.array, **columns,
+                             "model_name": texts, "model_version": texts})
 
     # ---------------------------------------------------------- persistence
     def save(self, folder: Path) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
@@ -33,11 +34,12 @@ from mqlscore.features.decay import DecayReport
 from mqlscore.features.training_set import split_by_time
 from mqlscore.leakguard import LeakGuard, LeakReport
 from mqlscore.models.calibration import PlattCalibrator, cross_fitted_proba
+from mqlscore.refit import RefitSummary, refit_champion
 from mqlscore.scoring import ScoreScale, ScoringModel, ThresholdChoice, choose_threshold, logit, tiers_of
 from mqlscore.shift import BaseRateShift, base_rate_shift
 
 if TYPE_CHECKING:
-    from mqlscore.registry import Registration
+    from mqlscore.registry import GateFigures, Registration
 
 BASELINE = "baseline_25pct_quarter"
 # The report explains the champion on a sample of validation rows, not on every one.
@@ -92,13 +94,16 @@ class TrainResult:
     seconds: dict[str, float] = field(default_factory=dict)
     leaks: LeakReport | None = None  # the leak guard's findings on the extra lead columns
     base_rate_shift: BaseRateShift | None = None  # fitting vs validation period; ``.shifted`` says whether to warn
+    # ``scoring_model`` refitted on every labelled snapshot (None: it is the model as chosen)
+    refit: RefitSummary | None = None
+    notes: list[str] = field(default_factory=list)  # what training decided on its own, in words
 
     def warnings(self) -> list[str]:
         """Findings the user should read before trusting the model (printed in yellow)."""
         out = list(self.leaks.warnings()) if self.leaks is not None else []
         if self.base_rate_shift is not None and self.base_rate_shift.shifted:
             out.append(self.base_rate_shift.message())
-        return out
+        return out + list(self.notes)
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Validation metrics per model."""
@@ -106,8 +111,11 @@ class TrainResult:
 
     def candidate_model(self, name: str) -> ScoringModel:
         """The ``ScoringModel`` of one learned candidate (``scorecard`` or ``lightgbm``)
-        with its own calibration and threshold; the champion's is ``scoring_model``."""
-        if name == self.champion:
+        as chosen: fitted on the fitting period, with its own calibration and
+        threshold, the model every validation figure describes. The champion's
+        registered model is ``scoring_model``: the same unless it was refitted on
+        every labelled snapshot (``refit``)."""
+        if name == self.champion and self.refit is None:
             return self.scoring_model
         if name == BASELINE or name not in self.candidates:
             raise KeyError(f"no learned candidate {name!r} (learned: "
@@ -229,7 +237,12 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say("building the point-in-time training set")
-    ts = build_training_set(dataset, settings.features, settings.snapshots)
+    with warnings.catch_warnings():
+        # the builder's notes on the settings (names that match no column) are returned
+        # with the result and printed with the other findings, not as raw Python warnings
+        warnings.filterwarnings("ignore", message=r"features\.", category=UserWarning)
+        ts = build_training_set(dataset, settings.features, settings.snapshots)
+    setting_notes = list(getattr(ts.builder, "notes_", []))
     is_fit, is_val = split_by_time(ts.snapshots, ts.as_of, ts.horizon_days, settings.train.validation_days)
     counts = data_counts(dataset, ts, is_fit, is_val)
     with_gbm = check_enough_data(counts, settings, force)
@@ -261,6 +274,11 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         seconds["half_lives"] = time.perf_counter() - t2
 
     best = candidates[champion]
+    model, calibrator, refit, refit_notes = best.model, best.calibrator, None, []
+    if settings.train.refit:
+        t3 = time.perf_counter()
+        model, calibrator, refit, refit_notes = _refit(ts, dataset, best, is_fit, is_val, settings, say)
+        seconds["refit"] = time.perf_counter() - t3
     window = _window(dataset)
     metadata = {
         "model_name": settings.train.model_name, "model_version": "unregistered",
@@ -268,12 +286,31 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         "horizon_days": ts.horizon_days, "data_window": window,
         "threshold": best.threshold.to_dict(), "validation_metrics": best.evaluation.metrics,
         "features": ts.builder.feature_names_, "counts": counts, "base_rate_shift": shift.to_dict(),
+        "refit": refit.to_dict() if refit is not None else None,
     }
-    scoring_model = ScoringModel(ts.builder, champion, best.model, best.calibrator, scale, settings.scoring,
+    scoring_model = ScoringModel(ts.builder, champion, model, calibrator, scale, settings.scoring,
                                  best.threshold.probability, metadata)
     seconds["total"] = time.perf_counter() - t0
     return TrainResult(scoring_model, champion, candidates, best.threshold, counts, _validation(ts, is_val),
-                       ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks, shift)
+                       ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks, shift, refit,
+                       setting_notes + refit_notes)
+
+
+def _refit(ts: TrainingSet, dataset: Dataset, best: Candidate, is_fit: np.ndarray, is_val: np.ndarray,
+           settings: Settings, say: Progress) -> tuple[Any, PlattCalibrator, RefitSummary | None, list[str]]:
+    """The champion refitted on every labelled snapshot (``mqlscore.refit``), or the
+    model as chosen with a note saying why not, when there is nothing to add or
+    the cross-fitted calibration has one outcome only."""
+    if int(is_fit.sum()) >= len(ts.snapshots):
+        return best.model, best.calibrator, None, []
+    try:
+        model, calibrator, summary = refit_champion(
+            ts, dataset.leads, best.model, is_fit, is_val, max_rows=settings.train.max_fit_rows,
+            seed=settings.train.seed, folds=settings.train.refit_folds, say=say)
+    except ValueError as exc:
+        return best.model, best.calibrator, None, [f"Not refitted on all labelled snapshots ({exc}): the registered "
+                                                   "model is the one fitted on the fitting period."]
+    return model, calibrator, summary, []
 
 
 def period_shift(ts: TrainingSet, is_fit: np.ndarray, is_val: np.ndarray) -> BaseRateShift:
@@ -320,12 +357,8 @@ def register(result: TrainResult, dataset: Dataset, settings: Settings, *, promo
     metadata. ``dataset`` is the one trained on (the current champion is scored on it)."""
     from mqlscore.registry import log_and_register
 
-    rows, y = result.validation.snapshots, result.validation.y
-
-    def champion_log_loss(current: ScoringModel) -> float:
-        X = current.builder.transform(dataset.leads, dataset.activities, rows)
-        p = np.clip(1 / (1 + np.exp(-current.calibrator.logit(current.raw_log_odds(X)))), 1e-9, 1 - 1e-9)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    def compare(current: ScoringModel) -> GateFigures:
+        return gate_figures(result, dataset, current)
 
     metrics: dict[str, float] = {}
     for name, c in result.candidates.items():
@@ -335,12 +368,55 @@ def register(result: TrainResult, dataset: Dataset, settings: Settings, *, promo
     metrics.update({f"threshold.{k}": float(v) for k, v in result.threshold.to_dict().items()
                     if isinstance(v, (int, float))})
     metrics.update({f"counts.{k}": float(v) for k, v in result.counts.items()})
+    if result.refit is not None:  # the registered model's fit; its figures are cross-fitted, not a forward test
+        metrics.update({"refit.rows": float(result.refit.rows), "refit.leads": float(result.refit.leads)})
+        metrics.update({f"refit.cross_fitted.{k}": float(v) for k, v in result.refit.cross_fitted.items()})
     registration = log_and_register(
         result.scoring_model, model_name=settings.train.model_name, experiment=settings.train.experiment,
         params={"settings": settings.model_dump(mode="json"), "champion": result.champion},
         metrics=metrics, feature_definition=result.scoring_model.builder.to_dict(),
         fingerprint=result.fingerprint,
         new_log_loss=result.candidates[result.champion].evaluation.metrics["log_loss"],
-        champion_log_loss_fn=champion_log_loss, promote=promote)
+        compare_with_champion=compare, promote=promote)
     result.scoring_model.metadata["model_version"] = registration.version
     return registration
+
+
+# Fewer SQLs than this among the validation rows the champion never saw, and the
+# gate compares on every validation row instead (and says so).
+MIN_FRESH_POSITIVES = 20
+
+
+def gate_figures(result: TrainResult, dataset: Dataset, current: ScoringModel) -> GateFigures:
+    """The promotion gate's comparison of the new champion (its cross-fitted
+    validation probabilities, as chosen) with the ``current`` one on the same rows:
+    the validation snapshots whose outcome was still unknown when the current
+    champion was trained (its horizon ended after that model's as-of time), so
+    that neither model was fitted or calibrated on them. With fewer than
+    :data:`MIN_FRESH_POSITIVES` SQLs among those, every validation row is used and
+    the detail says that the current champion may have been trained on them."""
+    from mqlscore.registry import GateFigures
+
+    rows, y = result.validation.snapshots, result.validation.y
+    p_new = result.candidates[result.champion].p_validation
+    trained_as_of = (current.metadata.get("data_window") or {}).get("as_of")
+    fresh = np.ones(len(rows), bool)
+    if trained_as_of:
+        ends = pd.DatetimeIndex(rows["as_of"]) + pd.Timedelta(days=result.horizon_days)
+        fresh = np.asarray(ends > pd.Timestamp(trained_as_of))
+    if int(y[fresh].sum()) >= MIN_FRESH_POSITIVES and int((1 - y[fresh]).sum()) >= MIN_FRESH_POSITIVES:
+        detail = (f"on the {int(fresh.sum()):,} validation snapshots whose outcome was unknown when the champion "
+                  "was trained")
+    else:
+        fresh = np.ones(len(rows), bool)
+        detail = (f"on all {len(rows):,} validation snapshots; the champion's data ran to {str(trained_as_of)[:10]}, "
+                  "so it may have been trained on them" if trained_as_of else "")
+    chosen = rows[fresh]
+    X = current.builder.transform(dataset.leads, dataset.activities, chosen)
+    p_old = 1 / (1 + np.exp(-current.calibrator.logit(current.raw_log_odds(X))))
+    return GateFigures(_log_loss(y[fresh], p_new[fresh]), _log_loss(y[fresh], p_old), int(fresh.sum()), detail)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    q = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))

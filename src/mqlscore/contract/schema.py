@@ -62,6 +62,18 @@ LEAD_SOURCES = (
 PERSONAL_COLUMNS = frozenset(
     {"email", "first_name", "last_name", "name", "full_name", "phone", "mobile", "job_title"}
 )
+# Spellings of personal and identifying columns a CRM export may carry beside the
+# contract's own names: matched by ``mqlscore.features.fit.column_key`` ("Phone Number", "E-mail",
+# "First Name"), they are never features, so their values never reach a model,
+# a saved feature definition or a reason. (Contract fields such as "Lead Source"
+# are matched exactly only: under another spelling they are ordinary extras.)
+PERSONAL_NAMES = PERSONAL_COLUMNS | frozenset({
+    "phone_number", "mobile_phone", "mobile_number", "work_phone", "home_phone", "telephone", "fax",
+    "email_address", "e_mail", "work_email", "personal_email", "contact_email",
+    "contact_name", "lead_name", "title", "date_of_birth", "birth_date", "birthday",
+    "linkedin", "linkedin_url", "linkedin_profile", "address", "street", "street_address", "zip", "zip_code",
+    "postal_code", "ip_address", "company_name", "owner", "owner_id", "lead_owner",
+})
 
 
 # ---------------------------------------------------------------------------
@@ -140,6 +152,13 @@ REASON_FIELDS = ("reasons", "reasons_text")
 # A scored file (``mqlscore score --out``); reasons as JSON text in ``reasons_json``.
 SCORE_FILE_COLUMNS = ("lead_id", "as_of", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
                       "base_points", "reasons_json", "reasons_text", "model_name", "model_version")
+# A look-back score file (``mqlscore score --all-leads`` or ``--snapshots``): each row's lead
+# state at the row's as_of ("closed": disqualified or lost, not an SQL), and whether it became
+# an SQL within the model's horizon after that time (empty when that horizon had not ended by
+# the export's as-of time: censored).
+LEAD_STATES = ("open", "sql", "closed")
+HISTORY_FIELDS = ("lead_state", "sql_within_horizon")
+HISTORY_SCORE_COLUMNS = SCORE_FILE_COLUMNS + HISTORY_FIELDS
 # The MLflow model's output (``mlflow.pyfunc``); reasons as JSON text.
 PYFUNC_OUTPUT_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql", "fit_points", "intent_points",
                          "reasons", "reasons_text", "model_name", "model_version")

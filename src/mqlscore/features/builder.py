@@ -10,6 +10,7 @@ batch scoring of a folder and a single service request all call ``transform``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from mqlscore.features import fit as fitf
 from mqlscore.features import intent
 from mqlscore.features.events import US_PER_DAY, SortedEvents, time_frame, to_us
 from mqlscore.features.pages import UNCATEGORISED, categorise_details, categorise_path, first_segment, normalise_path
-from mqlscore.features.registry import FeatureSpec, account_specs, fit_specs, intent_specs, safe_name
+from mqlscore.features.registry import ColumnFacts, FeatureSpec, account_specs, fit_specs, intent_specs, safe_name
 
 FIT_NUMERIC = ("log10_employees", "log10_beds", "log10_covered_lives", "employer_500_plus", "free_mail",
                "lead_age_days")
@@ -45,7 +46,14 @@ class FeatureBuilder:
 
     # ------------------------------------------------------------------ fit
     def fit(self, leads: pd.DataFrame, activities: pd.DataFrame) -> FeatureBuilder:
-        """Learn vocabularies from leads and their activities (outcomes are never read)."""
+        """Learn vocabularies from leads and their activities (outcomes are never read).
+
+        Without any activity there is nothing to learn intent from: the builder
+        has no signal families, no intent features and, of the account features,
+        only the colleagues in the CRM (``intent_learned`` is False); ``transform``
+        ignores activities it is given later. Each numeric extra column keeps its
+        quantiles over these leads, each categorical one its levels' own
+        spelling, so reasons can say where a lead stands (``column_facts``)."""
         cfg = self.config
         self.families_ = self._learn_families(activities)
         facts = fitf.lead_facts(leads)
@@ -53,17 +61,60 @@ class FeatureBuilder:
             name: self._levels(facts[name]) for name in fitf.CATEGORICAL_FIT
         }
         self.extras_: dict[str, str] = {}
+        self.extra_quantiles_: dict[str, dict[float, float]] = {}
+        self.extra_labels_: dict[str, dict[str, str]] = {}
         for col in fitf.extra_columns(leads, cfg.exclude_columns):
             kind = fitf.numeric_or_text(leads[col])
             self.extras_[col] = kind
             if kind == "categorical":
-                self.categories_[f"extra:{col}"] = self._levels(fitf.as_text(leads[col]))
+                levels = self._levels(fitf.as_text(leads[col]))
+                self.categories_[f"extra:{col}"] = levels
+                self.extra_labels_[col] = fitf.level_labels(leads[col], levels)
+            else:
+                self.extra_quantiles_[col] = fitf.quantiles(fitf.as_number(leads[col]))
+        self.notes_ = self._setting_notes(leads)
+        for note in self.notes_:
+            warnings.warn(note, UserWarning, stacklevel=2)
         self.specs_ = self._build_specs()
         self.feature_names_ = [s.name for s in self.specs_]
         return self
 
+    @property
+    def intent_learned(self) -> bool:
+        """Whether the builder saw activities when fitted (else it has no intent
+        features from activities: "no activity data, intent not learned")."""
+        return bool(self.families_)
+
+    def column_facts(self) -> dict[str, ColumnFacts]:
+        """Per extra column's business signal (``extra:<column>``), what the fitted
+        leads say about it (quantiles, the levels' spelling): the context of its
+        reasons. Empty facts for a builder saved before they were kept."""
+        return {f"extra:{col}": ColumnFacts(self.extra_quantiles_.get(col, {}), self.extra_labels_.get(col, {}))
+                for col in self.extras_}
+
+    def intent_columns(self) -> list[str]:
+        """The extra columns that ``features.intent_columns`` marks as engagement (intent) signals."""
+        keys = {fitf.column_key(name) for name in self.config.intent_columns}
+        return [col for col in self.extras_ if fitf.column_key(col) in keys]
+
+    def _setting_notes(self, leads: pd.DataFrame) -> list[str]:
+        """``features.intent_columns`` names that mark no extra column, in words."""
+        notes = []
+        for name in fitf.unmatched_names(self.config.intent_columns, list(self.extras_)):
+            if fitf.unmatched_names((name,), list(leads.columns)):
+                notes.append(f"features.intent_columns: {name!r} matches no lead column (names match ignoring "
+                             "case, spaces, '_' and '-')")
+            else:
+                notes.append(f"features.intent_columns: {name!r} names a column that is not an extra feature (a "
+                             "column of the contract, personal data or excluded); the setting does nothing for it")
+        return notes
+
     def _learn_families(self, activities: pd.DataFrame) -> list[str]:
         cfg = self.config
+        if not len(activities):
+            # No activity data: no family, not even the default ones, so no intent
+            # feature is invented that every lead would hold at zero.
+            return []
         families = [f"act:{t}" for t in CANONICAL_ACTIVITY_TYPES if t != "page_view"]
         families += [f"page:{category}" for category, _ in cfg.page_rules]
         types = activities["activity_type"].value_counts() if len(activities) else pd.Series(dtype=int)
@@ -96,9 +147,10 @@ class FeatureBuilder:
     def _build_specs(self) -> list[FeatureSpec]:
         cfg = self.config
         return (
-            fit_specs(list(fitf.CATEGORICAL_FIT), list(FIT_NUMERIC), self.extras_)
+            fit_specs(list(fitf.CATEGORICAL_FIT), list(FIT_NUMERIC), self.extras_, set(self.intent_columns()))
             + intent_specs(self.families_, cfg.half_lives_days, cfg.windows_days)
-            + account_specs(acct.COMMITTEE_ROLES, cfg.committee_window_days, cfg.account_half_life_days)
+            + account_specs(acct.COMMITTEE_ROLES, cfg.committee_window_days, cfg.account_half_life_days,
+                            activities=self.intent_learned)
         )
 
     # ------------------------------------------------------------- transform
@@ -125,6 +177,9 @@ class FeatureBuilder:
         ev_lead = lead_code.get_indexer(acts["lead_id"].astype(str)) if len(acts) else np.empty(0, np.int64)
         ev_us = to_us(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
         ev_family = self.family_codes(acts)
+        if (ev_family < 0).any():  # no family to count them in: fitted without activities
+            known = ev_family >= 0
+            ev_lead, ev_us, ev_family = ev_lead[known], ev_us[known], ev_family[known]
         n_entities = max(len(leads), int(account.max(initial=-1) + 1) * len(acct.COMMITTEE_ROLES)) + 2
         base_us, span = time_frame(ev_us, snap_us, created_us, n_entities=n_entities)
         lead_events = SortedEvents.build(ev_lead, ev_us, ev_family, base_us, span)
@@ -143,9 +198,13 @@ class FeatureBuilder:
         return out
 
     def family_codes(self, activities: pd.DataFrame) -> np.ndarray:
-        """The signal family of each activity, as an index into ``families_``."""
+        """The signal family of each activity, as an index into ``families_``; -1
+        for every activity when the builder has no families (fitted without
+        activities), which ``transform`` ignores."""
         if not len(activities):
             return np.empty(0, np.int64)
+        if not self.families_:
+            return np.full(len(activities), -1, np.int64)
         index = {f: i for i, f in enumerate(self.families_)}
         act_other, page_view = index["act:other"], -1
         types = np.asarray(activities["activity_type"], dtype=object)
@@ -213,12 +272,14 @@ class FeatureBuilder:
 
     def _intent_block(self, events: SortedEvents, n_leads: int, snap_lead: np.ndarray,
                       snap_us: np.ndarray) -> list[pd.DataFrame]:
+        if not self.families_:
+            return []  # intent not learned: no intent features
         cfg = self.config
         measures = intent.intent_measures(cfg.half_lives_days, cfg.windows_days)
         cube = intent.family_intent(events, len(self.families_), snap_lead, snap_us, cfg.half_lives_days,
                                     cfg.windows_days)
         names = [f"intent__{safe_name(family)}__{m}" for family in self.families_ for m in measures]
-        families = pd.DataFrame(cube.reshape(len(snap_us), -1), columns=names, copy=False)
+        families = pd.DataFrame(cube.reshape(len(snap_us), len(names)), columns=names, copy=False)
         since = cube[:, :, -1]
         with np.errstate(all="ignore"):
             any_since = np.where(np.isnan(since).all(axis=1), np.nan, np.nanmin(np.nan_to_num(since, nan=np.inf),
@@ -265,6 +326,8 @@ class FeatureBuilder:
         columns["account__engaged_leads"] = engaged
         columns["account__known_leads"] = known
         columns[f"account__intent_decay_{cfg.account_half_life_days:g}d"] = acc_intent
+        if not self.intent_learned:  # no activity data: only the colleagues in the CRM say anything
+            columns = {"account__known_leads": known}
         return pd.DataFrame({k: np.asarray(v, np.float32) for k, v in columns.items()})
 
     # ------------------------------------------------------------ persistence
@@ -277,6 +340,9 @@ class FeatureBuilder:
             "families": self.families_,
             "categories": self.categories_,
             "extras": self.extras_,
+            "extra_quantiles": {col: {str(level): value for level, value in q.items()}
+                                for col, q in self.extra_quantiles_.items()},
+            "extra_labels": self.extra_labels_,
             "features": [s.to_dict() for s in self.specs_],
         }
 
@@ -287,6 +353,11 @@ class FeatureBuilder:
         builder.families_ = list(data["families"])
         builder.categories_ = {k: list(v) for k, v in data["categories"].items()}
         builder.extras_ = dict(data["extras"])
+        # Kept since issue 12; a definition saved before has none and explains without context.
+        builder.extra_quantiles_ = {col: {float(level): float(value) for level, value in q.items()}
+                                    for col, q in data.get("extra_quantiles", {}).items()}
+        builder.extra_labels_ = {col: dict(labels) for col, labels in data.get("extra_labels", {}).items()}
+        builder.notes_ = []
         builder.specs_ = builder._build_specs()
         builder.feature_names_ = [s.name for s in builder.specs_]
         if builder.feature_names_ != [f["name"] for f in data["features"]]:

@@ -258,7 +258,7 @@ def estimate_half_lives(builder: FeatureBuilder, leads: pd.DataFrame, activities
     rng = np.random.default_rng(seed)
     activities = activities[activities["occurred_at"] < as_of] if len(activities) else activities
     counts = pd.Series(builder.family_codes(activities)).value_counts()
-    families = sorted(int(f) for f, n in counts.items() if n >= min_events)
+    families = sorted(int(f) for f, n in counts.items() if n >= min_events and f >= 0)
     names = [builder.families_[f] for f in families]
     n_cases = int(_sql_before(leads, outcomes, as_of).sum())
     n_base = int(min(max_base, max(1000, base_per_case * n_cases)))

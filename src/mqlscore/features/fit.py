@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mqlscore.contract.schema import LEAD_COLUMNS, PERSONAL_COLUMNS
+from mqlscore.contract.schema import LEAD_COLUMNS, PERSONAL_COLUMNS, PERSONAL_NAMES
 
 FREE_MAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "outlook.com", "hotmail.com",
@@ -36,6 +36,7 @@ NOT_FEATURES = frozenset(LEAD_COLUMNS) | PERSONAL_COLUMNS | frozenset({
     "phone_number", "linkedin_url", "address", "street", "zip", "postal_code", "ip_address", "owner",
     "owner_id", "lead_owner",
 })
+
 
 CATEGORICAL_FIT = ("persona", "seniority", "committee_role", "org_type", "geography", "ehr_vendor", "lead_source")
 
@@ -157,12 +158,23 @@ def column_key(name: object) -> str:
     return re.sub(r"[\s_-]+", "", str(name)).lower()
 
 
+_PERSONAL_KEYS = frozenset(column_key(name) for name in PERSONAL_NAMES)
+
+
+def looks_personal(name: object) -> bool:
+    """Whether a column's name reads like personal or identifying data (an email,
+    a name, a phone number, a job title, an address, an owner), in any spelling."""
+    return column_key(name) in _PERSONAL_KEYS
+
+
 def extra_columns(leads: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
     """Lead columns beyond the contract's own that may become generic features
-    (``exclude`` names match ignoring case, spaces, ``_`` and ``-``)."""
+    (``exclude`` names match ignoring case, spaces, ``_`` and ``-``). Columns
+    whose name looks personal (:func:`looks_personal`) never do."""
     skip = {column_key(name) for name in exclude}
     return [c for c in leads.columns
-            if c not in NOT_FEATURES and not str(c).startswith("_") and column_key(c) not in skip]
+            if c not in NOT_FEATURES and not str(c).startswith("_") and not looks_personal(c)
+            and column_key(c) not in skip]
 
 
 def unmatched_names(names: tuple[str, ...], columns: list[str]) -> list[str]:
@@ -194,3 +206,34 @@ def as_number(values: pd.Series) -> np.ndarray:
 def as_text(values: pd.Series) -> pd.Series:
     """A generic categorical column as stripped lower-case text (None when missing)."""
     return pd.Series(_clean_text(values), index=values.index, dtype=object)
+
+
+# The quantiles kept of each numeric extra column: enough to say "top 10 %" or
+# "bottom 25 %" of the fitted leads, never the values of a lead.
+QUANTILE_LEVELS = (0.01, 0.05, 0.10, 0.25, 0.75, 0.90, 0.95, 0.99)
+
+
+def quantiles(values: np.ndarray) -> dict[float, float]:
+    """The :data:`QUANTILE_LEVELS` quantiles of the finite values, as the features
+    hold them (float32), by the inverted empirical distribution: the quantile at
+    ``p`` is the smallest value with at least a share ``p`` of values at or below
+    it, so "``x`` above the 0.90 quantile" means exactly "fewer than 10 % of the
+    values are ``x`` or more", ties included. Empty without a finite value."""
+    given = np.asarray(values, dtype=np.float32)
+    given = given[np.isfinite(given)]
+    if not len(given):
+        return {}
+    points = np.quantile(given.astype(np.float64), QUANTILE_LEVELS, method="inverted_cdf")
+    return {level: float(v) for level, v in zip(QUANTILE_LEVELS, points)}
+
+
+def level_labels(values: pd.Series, levels: list[str]) -> dict[str, str]:
+    """For each level (cleaned text, see :func:`as_text`), the spelling the data
+    uses most often ("Landing Page Submission" for ``landing page submission``)."""
+    frame = pd.DataFrame({"level": _clean_text(values), "raw": stripped_text(values)}).dropna()
+    frame = frame[frame["level"].isin(levels)]
+    if frame.empty:
+        return {}
+    counts = frame.value_counts(["level", "raw"]).rename("n").reset_index()
+    counts = counts.sort_values(["level", "n", "raw"], ascending=[True, False, True], kind="stable")
+    return dict(counts.drop_duplicates("level")[["level", "raw"]].itertuples(index=False, name=None))

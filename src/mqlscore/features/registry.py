@@ -10,7 +10,8 @@ rep sees the signal once.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Group = Literal["fit", "intent", "account"]
@@ -78,6 +79,17 @@ class FeatureSpec:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What the fitted leads say about one extra lead column, so that a reason can
+    put a lead's value in context: ``quantiles`` of a numeric column (level ->
+    value, ``features.fit.QUANTILE_LEVELS``) and, for a categorical one, the data's
+    own spelling of each level (``labels``). Aggregates only, never a lead's value."""
+
+    quantiles: Mapping[float, float] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 def safe_name(text: str) -> str:
     """A feature-name fragment of lower-case letters, digits and underscores."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
@@ -95,8 +107,13 @@ def family_words(family: str) -> tuple[str, str]:
 
 
 def intent_specs(families: list[str], half_lives: tuple[float, ...], windows: tuple[int, ...]) -> list[FeatureSpec]:
-    """The intent features of each signal family, plus whole-lead recency and the evidence stage."""
+    """The intent features of each signal family, plus whole-lead recency and the
+    evidence stage; none without families (no activity data when the builder was
+    fitted: intent is not learned, and recency or an evidence stage would be
+    constant)."""
     specs: list[FeatureSpec] = []
+    if not families:
+        return specs
     for family in families:
         did, noun = family_words(family)
         base = f"intent__{safe_name(family)}"
@@ -123,19 +140,31 @@ def intent_specs(families: list[str], half_lives: tuple[float, ...], windows: tu
     return specs
 
 
-def fit_specs(categorical: list[str], numeric: list[str], extras: dict[str, str]) -> list[FeatureSpec]:
-    """Fit features: the contract's fields, derived facts and generic extra columns."""
+def fit_specs(categorical: list[str], numeric: list[str], extras: dict[str, str],
+              intent: Collection[str] = ()) -> list[FeatureSpec]:
+    """Fit features: the contract's fields, derived facts and generic extra columns.
+    Extra columns named in ``intent`` (``features.intent_columns``) are engagement
+    signals: their group is ``intent``."""
     specs = [FeatureSpec(f"fit__{name}", "fit", name, "categorical", FIT_WORDS.get(name, name),
                          f"{FIT_WORDS.get(name, name)}: {{value}}") for name in categorical]
     specs += [FeatureSpec(f"fit__{name}", "fit", name, "numeric", FIT_WORDS.get(name, name),
                           f"{FIT_WORDS.get(name, name)}: {{value}}") for name in numeric]
-    specs += [FeatureSpec(f"extra__{safe_name(col)}", "fit", f"extra:{col}", kind,
-                          f"lead column '{col}' ({kind})", f"{col}: {{value}}") for col, kind in extras.items()]
+    for col, kind in extras.items():
+        engagement = col in intent
+        specs.append(FeatureSpec(f"extra__{safe_name(col)}", "intent" if engagement else "fit", f"extra:{col}", kind,
+                                 f"lead column '{col}' ({kind}{', engagement' if engagement else ''})",
+                                 f"{col}: {{value}}"))
     return specs
 
 
-def account_specs(roles: tuple[str, ...], window_days: int, half_life_days: float) -> list[FeatureSpec]:
-    """Buying-committee features of the lead's account."""
+def account_specs(roles: tuple[str, ...], window_days: int, half_life_days: float,
+                  activities: bool = True) -> list[FeatureSpec]:
+    """Buying-committee features of the lead's account. Without activity data
+    (``activities`` False) only the colleagues in the CRM: every other account
+    feature counts colleagues' activity, and would be zero for every lead."""
+    if not activities:
+        return [FeatureSpec("account__known_leads", "account", "account_known", "numeric",
+                            "other leads of the account in the CRM", "{count} colleagues in the CRM")]
     specs = [FeatureSpec("account__committee_roles_active", "account", "committee", "numeric",
                          f"distinct committee roles among the account's other leads active in the last {window_days} days",
                          "{count} more of the account's buying committee active this month: {roles}")]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.config import SnapshotConfig
+from mqlscore.contract.schema import HISTORY_FIELDS, LEAD_STATES
 from mqlscore.features.events import US_PER_DAY, instant_us, to_us, utc_times
 
 NEVER = np.iinfo(np.int64).max
@@ -53,6 +54,54 @@ def open_leads_at(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd.
     is_open = (created < t) & (closed > t)
     return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[is_open],
                          "as_of": pd.Timestamp(as_of)}).reset_index(drop=True)
+
+
+def leads_created_before(leads: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per lead created before ``as_of``, open or not, with columns ``lead_id``
+    and ``as_of``: what ``mqlscore score --all-leads`` scores."""
+    created = to_us(leads["created_at"]) < instant_us(as_of)
+    return pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[created],
+                         "as_of": pd.Timestamp(as_of)}).reset_index(drop=True)
+
+
+def _state_codes(sql: np.ndarray, closed: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # Index into LEAD_STATES: an SQL at or before t wins over a disqualification (it is what
+    # the lead became); "open" is exactly open_leads_at's rule (not closed at or before t).
+    return np.where(sql <= t, LEAD_STATES.index("sql"), np.where(closed <= t, LEAD_STATES.index("closed"),
+                                                                  LEAD_STATES.index("open")))
+
+
+def lead_states_at(leads: pd.DataFrame, outcomes: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.Series:
+    """Each lead's state at ``as_of`` (one of ``LEAD_STATES``: open, sql, closed, by
+    what happened at or before it), aligned with ``leads``; missing for a lead created
+    at or after ``as_of`` (it did not exist yet)."""
+    t = instant_us(as_of)
+    sql, closed = closing_times(leads, outcomes)
+    states = np.asarray(LEAD_STATES, object)[_state_codes(sql, closed, np.int64(t))]
+    states[to_us(leads["created_at"]) >= t] = None
+    return pd.Series(states, index=leads.index, dtype="str")
+
+
+def look_back(leads: pd.DataFrame, outcomes: pd.DataFrame | None, rows: pd.DataFrame, horizon_days: float,
+              known_until: pd.Timestamp) -> pd.DataFrame:
+    """What the export knows at and after each (``lead_id``, ``as_of``) row of ``rows``:
+    ``lead_state``, the lead's state at the row's time (:func:`lead_states_at`), and
+    ``sql_within_horizon``, whether it became an SQL in (as_of, as_of + horizon] (the
+    label of :func:`build_snapshots`), missing where as_of + horizon is after
+    ``known_until`` (the export's as-of time: the outcome is censored). Index of ``rows``."""
+    position = pd.Index(leads["lead_id"].astype(str)).get_indexer(rows["lead_id"].astype(str))
+    if (position < 0).any():
+        raise ValueError(f"{int((position < 0).sum()):,} row(s) name a lead that is not in the leads table")
+    sql, closed = closing_times(leads, outcomes)
+    sql, closed = sql[position], closed[position]
+    t = to_us(rows["as_of"])
+    horizon = int(horizon_days * US_PER_DAY)
+    became = pd.array((sql > t) & (sql <= t + horizon), dtype="boolean")
+    became[t + horizon > instant_us(known_until)] = pd.NA
+    state_field, became_field = HISTORY_FIELDS
+    return pd.DataFrame({state_field: pd.array(np.asarray(LEAD_STATES, object)[_state_codes(sql, closed, t)],
+                                               dtype="str"),
+                         became_field: became}, index=rows.index)
 
 
 def _periodic(created: np.ndarray, end: np.ndarray, config: SnapshotConfig) -> tuple[np.ndarray, np.ndarray]:

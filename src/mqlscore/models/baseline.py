@@ -190,7 +190,11 @@ def family_decay(builder: FeatureBuilder, leads: pd.DataFrame, activities: pd.Da
     ev_lead = lead_code.get_indexer(acts["lead_id"].astype(str)) if len(acts) else np.empty(0, np.int64)
     ev_us = to_us(acts["occurred_at"]) if len(acts) else np.empty(0, np.int64)
     base_us, span = time_frame(ev_us, snap_us, to_us(leads["created_at"]), n_entities=len(leads) + 2)
-    events = SortedEvents.build(ev_lead, ev_us, builder.family_codes(acts), base_us, span)
+    families = builder.family_codes(acts)
+    # activities of families the builder never saw (code -1; all of them when it was
+    # fitted without activities) carry no intent here, as in the features
+    keep = families >= 0
+    events = SortedEvents.build(ev_lead[keep], ev_us[keep], families[keep], base_us, span)
     cube = intent.family_intent(events, len(builder.families_), snap_lead, snap_us, (half_life_days,), ())
     return cube[:, :, 0]
 

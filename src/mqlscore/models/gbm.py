@@ -100,6 +100,23 @@ class GBMModel:
         self.feature_names_ = list(X.columns)
         return self
 
+    def refit(self, X: pd.DataFrame, y: np.ndarray) -> GBMModel:
+        """A new model fitted on ``X`` with this fitted model's settings: its
+        parameters (searched ones included) and its early-stopped number of trees,
+        without a validation set (for refitting the chosen champion on every
+        labelled snapshot)."""
+        import lightgbm as lgb
+
+        X = prepare(X)
+        params = {**self.params_, "monotone_constraints": [monotone_direction(c) for c in X.columns]}
+        model = GBMModel(self.params, self.num_boost_round, self.early_stopping_rounds, self.optuna_trials,
+                         self.seed)
+        model.booster_ = lgb.train(params, lgb.Dataset(X, y, free_raw_data=True), self.best_iteration_)
+        model.best_iteration_ = self.best_iteration_
+        model.params_ = params
+        model.feature_names_ = list(X.columns)
+        return model
+
     def _search(self, params: dict[str, Any], X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame,
                 y_val: np.ndarray) -> dict[str, Any]:
         """A small Optuna search on validation log loss (optional)."""

@@ -167,6 +167,13 @@ class Scorecard:
         self.selection_ = _selection_table(binnings, reasons, self.features_)
         return self
 
+    def refit(self, X: pd.DataFrame, y: np.ndarray) -> Scorecard:
+        """A new scorecard with this one's settings fitted on ``X`` (binning and
+        selection learned again: for refitting the chosen champion on every
+        labelled snapshot)."""
+        return Scorecard(self.n_bins, self.min_bin_share, self.C, self.min_iv, self.max_features, self.monotone,
+                         self.specs).fit(X, y)
+
     def _fit_binning(self, col: str, values: pd.Series, w: np.ndarray, wy: np.ndarray, signal: str,
                      group: str) -> _Binning:
         numeric = _is_numeric(values)

@@ -65,7 +65,10 @@ def write_report(result: TrainingRun, registration: Registered | None, folder: P
     evaluations = [c.evaluation for c in result.candidates.values()]
     evaluation = write_evaluation_report(folder, evaluations, context)
     card = write_model_card(folder, evaluations, context)
-    points = result.candidate_model(SCORECARD).points_table() if SCORECARD in result.candidates else None
+    # the registered scorecard's points when it is the champion (refitted or not), else the candidate's
+    scorecard = model if result.champion == SCORECARD else (
+        result.candidate_model(SCORECARD) if SCORECARD in result.candidates else None)
+    points = scorecard.points_table() if scorecard is not None else None
     explained = write_explanations(folder, model, sample_X, sample_y, attribution=attribution, points_table=points,
                                    scorecard_is_champion=result.champion == SCORECARD, decay=result.decay)
     return ReportFiles(folder=folder, report_md=evaluation.report_md, model_card_md=card,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from mqlscore.evaluation import ModelEvaluation
 from mqlscore.features.decay import DecayReport
@@ -138,11 +139,37 @@ class ReportContext:
     decay: DecayReport | None = None
     fit_intent_share: Mapping[str, float] | None = None  # "fit"/"intent" -> share of the champion's points
     features_by_group: Mapping[str, int] = field(default_factory=dict)
+    # group -> features holding more than one value on the explained validation rows; None: not measured
+    varying_by_group: Mapping[str, int] | None = None
+    intent_learned: bool | None = None  # False: fitted without activity data, so intent was not learned
     notes: tuple[str, ...] = ()
     oracle: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # name -> metrics of true probabilities
     retrain_command: str | None = None
     leaks: LeakSection | None = None  # None: the leak guard did not run
     base_rate_shift: BaseRateShift | None = None  # fitting vs validation period; None: not measured
+    # how the registered model differs from the model the validation figures describe; None: not refitted
+    refit: str | None = None
+
+
+NO_ACTIVITY = "No activity data: intent not learned"
+
+
+def varying_features(X: pd.DataFrame) -> frozenset[str]:
+    """The columns of a feature block holding more than one value (a missing
+    value counts as a value): the others carry nothing on these rows."""
+    out = []
+    for name in X.columns:
+        column = X[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy()
+            if len(codes) and (codes != codes[0]).any():
+                out.append(name)
+            continue
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(values)
+        if not missing.all() and (missing.any() or np.nanmax(values) > np.nanmin(values)):
+            out.append(name)
+    return frozenset(out)
 
 
 def fit_intent_share(attribution: Attribution) -> dict[str, float]:
@@ -162,6 +189,13 @@ def build_context(result: TrainingRun, registration: Registered | None = None,
     groups: dict[str, int] = {}
     for spec in model.builder.specs_:
         groups[spec.group] = groups.get(spec.group, 0) + 1
+    sample = getattr(getattr(result, "validation", None), "sample_X", None)
+    varying_by_group: dict[str, int] | None = None
+    if isinstance(sample, pd.DataFrame):
+        varying = varying_features(sample)
+        varying_by_group = {g: 0 for g in groups}
+        for spec in model.builder.specs_:
+            varying_by_group[spec.group] += spec.name in varying
     loss = result.candidates[result.champion].evaluation.metrics["log_loss"]
     window = result.data_window
     fp = result.fingerprint
@@ -180,9 +214,12 @@ def build_context(result: TrainingRun, registration: Registered | None = None,
         decay=result.decay,
         fit_intent_share=fit_intent_share(attribution) if attribution is not None else None,
         features_by_group=groups,
+        varying_by_group=varying_by_group,
+        intent_learned=model.builder.intent_learned,
         notes=tuple(f"{k.replace('_', ' ')}: {v:,}" for k, v in result.counts.items()),
         leaks=leak_section(result.leaks),
         base_rate_shift=getattr(result, "base_rate_shift", None),
+        refit=result.refit.sentence() if getattr(result, "refit", None) is not None else None,
     )
 
 

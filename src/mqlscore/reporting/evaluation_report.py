@@ -22,8 +22,9 @@ from mqlscore.contract.schema import TIERS
 from mqlscore.evaluation import OTHER_TIER, ModelEvaluation
 from mqlscore.features.decay import QUARTER_DAYS
 from mqlscore.reporting.context import ReportContext
-from mqlscore.reporting.markdown import (champion_of, count, counts_sentence, metrics_table, num, oracle_rows, pct,
-                                         table, text, threshold_lines, version_text, window_lines)
+from mqlscore.reporting.markdown import (champion_of, count, counts_sentence, intent_sources, metrics_table,
+                                         no_activity_sentence, num, oracle_rows, pct, table, text, threshold_lines,
+                                         version_text, window_lines)
 
 DPI = 110
 CHART_TITLES = {"calibration.png": "Calibration", "gains.png": "Cumulative gains", "lift.png": "Lift",
@@ -274,12 +275,23 @@ def _half_lives_section(context: ReportContext) -> list[str]:
 
 def _fit_intent_lines(context: ReportContext) -> list[str]:
     share = context.fit_intent_share
-    if not share:
+    no_activity = no_activity_sentence(context)
+    if not share and no_activity is None:
         return []
+    lines = ["## Fit versus intent", ""] + ([no_activity, ""] if no_activity is not None else [])
+    if not share:
+        return lines
     parts = [f"{text(k)} {pct(v)}" for k, v in share.items()]
-    return ["## Fit versus intent", "",
-            "Share of the champion's explanation (mean absolute points over validation rows) coming from each "
-            "feature group: " + ", ".join(parts) + ".", ""]
+    sentence = ("Share of the champion's explanation (mean absolute points over validation rows) coming from each "
+                "feature group: " + ", ".join(parts))
+    if no_activity is not None:
+        sources = intent_sources(context)
+        if share.get("intent", 0.0) < 0.0005:
+            sentence = ("The score's points come from fit, who the lead is: " + ", ".join(parts) + " of the "
+                        "champion's explanation (mean absolute points over validation rows)")
+        elif sources:
+            sentence += f"; the intent share comes from {' and '.join(sources)}, none from activities"
+    return lines + [sentence + ".", ""]
 
 
 LEAK_TITLE = "Columns that look like they know the outcome"
@@ -351,6 +363,8 @@ def _header_lines(context: ReportContext) -> list[str]:
     lines += window_lines(context)
     if context.horizon_days is not None:
         lines.append(f"- Horizon: SQL within {context.horizon_days} days")
+    if context.refit is not None:
+        lines.append(f"- Registered model: {text(context.refit)}")
     return lines
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mqlscore.explain import signal_label
 from mqlscore.features.decay import DecayReport
+from mqlscore.reporting.context import NO_ACTIVITY, varying_features
 from mqlscore.scoring import Attribution, ScoringModel
 
 TOP_SIGNALS = 20
@@ -47,6 +48,11 @@ def write_explanations(folder: Path, model: ScoringModel, X: pd.DataFrame, y: np
                             "mean_abs_points": np.abs(parts.points).mean(axis=0),
                             "mean_points": parts.points.mean(axis=0)}).sort_values("mean_abs_points",
                                                                                    ascending=False)
+    # A signal whose features all hold one value on these rows carries nothing (the
+    # default activity families of an export without activities): it is left out.
+    carrying = carrying_signals(model, parts.features, X)
+    left_out = int((~drivers["signal"].isin(carrying)).sum())
+    drivers = drivers[drivers["signal"].isin(carrying)]
     drivers["label"] = [signal_label(s) for s in drivers["signal"]]
     top = drivers.head(TOP_SIGNALS).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 7))
@@ -72,9 +78,14 @@ def write_explanations(folder: Path, model: ScoringModel, X: pd.DataFrame, y: np
     lines = ["# What drives conversion", "",
              f"Champion: **{model.kind}**. Points are calibrated and scaled like the score "
              f"(+{scale.points_to_double_odds:g} points per doubling of the odds); features of one business signal "
-             "are summed.", "",
-             "![Drivers](drivers.png)", "", "| signal | group | mean absolute points | mean points |",
-             "| --- | --- | --- | --- |"]
+             "are summed." + (f" Left out: {left_out} signal(s) whose features hold one value on every "
+                              "validation row explained, so they carry nothing." if left_out else ""), ""]
+    if not model.builder.intent_learned:
+        said = ("only the lead columns marked as intent say what a lead did" if model.builder.intent_columns()
+                else "no signal says what a lead did")
+        lines += [f"**{NO_ACTIVITY}.** The training data holds no activities, so {said}.", ""]
+    lines += ["![Drivers](drivers.png)", "", "| signal | group | mean absolute points | mean points |",
+              "| --- | --- | --- | --- |"]
     lines += [f"| {r.label} | {r.group} | {r.mean_abs_points:.1f} | {r.mean_points:+.1f} |"
               for r in drivers.head(TOP_SIGNALS).itertuples()]
     _shap_summary(folder / "shap_summary.png", model, X, parts)
@@ -110,6 +121,14 @@ def write_explanations(folder: Path, model: ScoringModel, X: pd.DataFrame, y: np
         lines.append("")
     (folder / "explanations.md").write_text("\n".join(lines) + "\n")
     return written
+
+
+def carrying_signals(model: ScoringModel, features: list[str], X: pd.DataFrame) -> set[str]:
+    """The business signals of ``features`` of which at least one feature holds
+    more than one value in ``X`` (the others carry nothing on these rows)."""
+    signal_of = {spec.name: spec.signal for spec in model.builder.specs_}
+    varying = varying_features(X[[f for f in features if f in X.columns]])
+    return {signal_of.get(f, f) for f in features if f in varying}
 
 
 def _conversion_tables(X: pd.DataFrame, y: np.ndarray) -> dict[str, pd.DataFrame]:

@@ -8,7 +8,7 @@ import math
 import re
 
 from mqlscore.evaluation import ModelEvaluation
-from mqlscore.reporting.context import ReportContext
+from mqlscore.reporting.context import NO_ACTIVITY, ReportContext
 
 NOT_AVAILABLE = "n/a"
 
@@ -116,3 +116,30 @@ def counts_sentence(evaluations: list[ModelEvaluation]) -> str:
     return "Validation rows per model: " + "; ".join(
         f"`{text(ev.name)}` {count(ev.metrics.get('n'))} rows, {count(ev.metrics.get('positives'))} SQLs"
         for ev in evaluations) + "."
+
+
+def no_activity_sentence(context: ReportContext) -> str | None:
+    """"No activity data: intent not learned" and what it means, when the model was
+    fitted without activities (None otherwise); shared by the report and the card."""
+    if context.intent_learned is not False:
+        return None
+    columns = context.features_by_group.get("intent", 0) > 0  # lead columns marked as intent
+    what = ("no activity features (decayed engagement signals, recency, the evidence path): its only intent "
+            "features are lead columns marked as intent, which hold their values at export time" if columns else
+            "no features of what leads did (engagement signals, recency, the evidence path)")
+    return (f"**{NO_ACTIVITY}.** The training data holds no activities before the as-of time, so the model has "
+            f"{what}; activities sent to it later are not counted. Export the CRM's activity table (web visits, "
+            "form fills, emails, meetings) to learn intent.")
+
+
+def intent_sources(context: ReportContext) -> list[str]:
+    """Without activity data, where intent points can still come from: the buying
+    group's features and lead columns marked as intent, as far as they vary."""
+    groups, varying = context.features_by_group, context.varying_by_group
+    carries = (lambda g: groups.get(g, 0) > 0 and (varying is None or varying.get(g, 0) > 0))  # noqa: E731
+    sources = []
+    if carries("account"):
+        sources.append("the buying group (colleagues in the same account)")
+    if carries("intent"):
+        sources.append("lead columns marked as intent (features.intent_columns)")
+    return sources

@@ -10,9 +10,11 @@ from mqlscore.evaluation import ModelEvaluation
 from mqlscore.reporting.context import ReportContext
 from mqlscore.reporting.evaluation_report import leak_lines, shift_lines
 from mqlscore.reporting.markdown import (baseline_of, champion_of, count, counts_sentence, metrics_table,
-                                         oracle_rows, table, text, threshold_lines, version_text, window_lines)
+                                         no_activity_sentence, oracle_rows, table, text, threshold_lines,
+                                         version_text, window_lines)
 
-GROUP_DESCRIPTIONS = {"fit": "facts about the lead and its organisation", "intent": "decayed engagement signals",
+GROUP_DESCRIPTIONS = {"fit": "facts about the lead and its organisation",
+                      "intent": "engagement signals: decayed activity, recency, lead columns marked as intent",
                       "account": "the buying committee: colleagues in the same account"}
 
 
@@ -28,6 +30,34 @@ def write_model_card(folder: Path, evaluations: list[ModelEvaluation], context: 
     return path
 
 
+def _feature_lines(context: ReportContext) -> list[str]:
+    """The features per group. Groups without features, or whose features all held
+    one value on the validation rows, carry nothing and are left out (named below
+    the table); without activity data the card says intent was not learned."""
+    groups, varying = context.features_by_group, context.varying_by_group
+    no_activity = no_activity_sentence(context)
+    if not groups and no_activity is None:
+        return []
+    lines = ["## Features", ""]
+    shown = {g: n for g, n in groups.items() if n > 0 and (varying is None or varying.get(g, 0) > 0)}
+    if shown and varying is None:
+        body = [[text(g), count(n), GROUP_DESCRIPTIONS.get(g, "")] for g, n in shown.items()]
+        body.append(["total", count(sum(shown.values())), ""])
+        lines += [table(["group", "features", "what"], body), ""]
+    elif shown:
+        body = [[text(g), count(n), count(varying.get(g, 0)), GROUP_DESCRIPTIONS.get(g, "")]
+                for g, n in shown.items()]
+        body.append(["total", count(sum(shown.values())), count(sum(varying.get(g, 0) for g in shown)), ""])
+        lines += [table(["group", "features", "varying on the validation rows", "what"], body), ""]
+    constant = [f"{text(g)} ({count(n)} feature{'' if n == 1 else 's'})" for g, n in groups.items()
+                if n > 0 and g not in shown]
+    if constant:
+        lines += [f"Left out, every value the same on the validation rows: {', '.join(constant)}.", ""]
+    if no_activity is not None:
+        lines += [no_activity, ""]
+    return lines
+
+
 def _model_card_md(evaluations: list[ModelEvaluation], context: ReportContext) -> str:
     champion, champion_note = champion_of(evaluations, context)
     baseline = baseline_of(evaluations, champion)
@@ -41,6 +71,8 @@ def _model_card_md(evaluations: list[ModelEvaluation], context: ReportContext) -
         lines.append(f"- Promotion: {text(context.promotion)}")
     if context.trained_at is not None:
         lines.append(f"- Trained at: {text(context.trained_at)}")
+    if context.refit is not None:
+        lines.append(f"- Fitted on: {text(context.refit)}")
     lines += ["- Output: a probability that the lead becomes a sales qualified lead (SQL) within the horizon, a "
               "0-100 score, a tier A-D, the MQL flag and the reasons.", ""]
 
@@ -68,16 +100,15 @@ def _model_card_md(evaluations: list[ModelEvaluation], context: ReportContext) -
                   f"- Time range: {text(fp.time_range[0])} to {text(fp.time_range[1])}",
                   f"- Content hash (SHA-256): `{text(fp.sha256)}`", ""]
 
-    groups = context.features_by_group
-    if groups:
-        body = [[text(g), count(n), GROUP_DESCRIPTIONS.get(g, "")] for g, n in groups.items()]
-        body.append(["total", count(sum(groups.values())), ""])
-        lines += ["## Features", "", table(["group", "features", "what"], body), ""]
+    lines += _feature_lines(context)
     lines += leak_lines(context)
     lines += shift_lines(context)
 
     lines += ["## Validation metrics", "",
-              "On the most recent fully labelled period, by time: " + counts_sentence(evaluations), "",
+              "On the most recent fully labelled period, by time: " + counts_sentence(evaluations)
+              + (" These are the figures of the model as chosen, fitted on the older period; the registered model "
+                 "was refitted on every labelled snapshot afterwards (see Model details)."
+                 if context.refit is not None else ""), "",
               metrics_table([(ev.name, ev.metrics) for ev in (champion, baseline) if ev is not None]
                             + oracle_rows(context)), ""]
 

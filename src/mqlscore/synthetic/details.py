@@ -33,16 +33,66 @@ def _clock(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.mod(secs, 86400).astype(np.int64)
 
 
+# Hidden columns ``build_tables(hidden=True)`` adds so that exports can be spliced and cut by time
+# without parsing what was written: the simulated day of the row, and its true UTC instant(s).
+DAY, AT, SQL_AT, DQ_AT = "__day", "__at", "__sql_at", "__dq_at"
+HIDDEN = (DAY, AT, SQL_AT, DQ_AT)
+
+
 def build_tables(leads: pd.DataFrame, accounts: world.Accounts, sim: process.Simulator, dates: pd.DatetimeIndex,
-                 config: GeneratorConfig, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    """The leads, activities and outcomes tables as they would leave a CRM."""
+                 config: GeneratorConfig, rng: np.random.Generator, hidden: bool = False) -> dict[str, pd.DataFrame]:
+    """The leads, activities and outcomes tables as they would leave a CRM.
+
+    With ``hidden``, each row also carries its simulated day and true instants
+    (``HIDDEN`` columns, for ``splice_tables`` and ``cut_tables``; drop them with
+    ``without_hidden`` before writing). They change no random draw: the visible
+    columns are the same either way.
+    """
     d0 = config.history_days
     exported = np.flatnonzero(leads["created_day"].to_numpy() < d0)
     created_at = dates[leads["created_day"].to_numpy()] + pd.to_timedelta(_clock(rng, len(leads)), unit="s")
     lead_table = _lead_table(leads.iloc[exported], accounts, created_at[exported], rng)
-    activities = _activity_table(leads, sim, dates, created_at, d0, rng)
-    outcomes = _outcome_table(leads, sim.state, dates, exported, d0, rng)
+    if hidden:
+        lead_table[DAY] = leads["created_day"].to_numpy()[exported]
+        lead_table[AT] = created_at[exported]
+    activities = _activity_table(leads, sim, dates, created_at, d0, rng, hidden)
+    outcomes = _outcome_table(leads, sim.state, dates, exported, d0, rng, hidden)
     return {"leads": lead_table, "activities": activities, "outcomes": outcomes}
+
+
+def without_hidden(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables as written: the ``HIDDEN`` columns dropped (the same frames when they have none)."""
+    return {name: frame.drop(columns=hidden) if (hidden := [c for c in HIDDEN if c in frame.columns]) else frame
+            for name, frame in tables.items()}
+
+
+def splice_tables(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], day: int
+                  ) -> dict[str, pd.DataFrame]:
+    """Rows of ``before`` dated before simulated ``day`` followed by rows of ``after`` dated on or after it
+    (both built with ``hidden``). Leads are dated by creation, activities by occurrence, outcomes by the
+    outcome (an outcome row without one, a lead listed open, by the last day before the export)."""
+    return {name: pd.concat([before[name][before[name][DAY] < day], after[name][after[name][DAY] >= day]],
+                            ignore_index=True)
+            for name in before}
+
+
+def cut_tables(tables: dict[str, pd.DataFrame], at: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """What the CRM held at ``at`` (tables built with ``hidden``): leads created before it, activities
+    that occurred before it, and outcomes that happened before it.
+
+    An outcome after ``at`` is blanked; a row left without any outcome is dropped,
+    unless it had none in the first place (a lead the CRM lists as open).
+    """
+    leads = tables["leads"][tables["leads"][AT] < at]
+    acts = tables["activities"][tables["activities"][AT] < at]
+    out = tables["outcomes"]
+    sql_before = (out[SQL_AT] < at).to_numpy()
+    dq_before = (out[DQ_AT] < at).to_numpy()
+    listed_open = out["sql_at"].isna().to_numpy() & out["disqualified_at"].isna().to_numpy()
+    keep = out["lead_id"].isin(leads["lead_id"]).to_numpy() & (sql_before | dq_before | listed_open)
+    out = out.assign(sql_at=out["sql_at"].where(sql_before), disqualified_at=out["disqualified_at"].where(dq_before))
+    return {"leads": leads.reset_index(drop=True), "activities": acts.reset_index(drop=True),
+            "outcomes": out[keep].reset_index(drop=True)}
 
 
 def _blank(values: pd.Series, rate: float, rng: np.random.Generator) -> pd.Series:
@@ -89,7 +139,8 @@ def _recorded_events(sim: process.Simulator) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _activity_table(leads: pd.DataFrame, sim: process.Simulator, dates: pd.DatetimeIndex,
-                    created_at: pd.DatetimeIndex, d0: int, rng: np.random.Generator) -> pd.DataFrame:
+                    created_at: pd.DatetimeIndex, d0: int, rng: np.random.Generator, hidden: bool = False
+                    ) -> pd.DataFrame:
     rows, sigs, days = _recorded_events(sim)
     keep = days < d0
     rows, sigs, days = rows[keep], sigs[keep], days[keep]
@@ -98,12 +149,15 @@ def _activity_table(leads: pd.DataFrame, sim: process.Simulator, dates: pd.Datet
     creation_time = created_at[rows] + pd.to_timedelta(rng.integers(0, 180, len(rows)), unit="s")
     when = when.where(~at_creation, creation_time)
     types = np.array([s[1] for s in process.SIGNALS])[sigs]
-    table = pd.DataFrame({
+    columns = {
         "lead_id": leads["lead_id"].to_numpy()[rows],
         "occurred_at": when,
         "activity_type": types,
         "detail": _details(sigs, when, rng),
-    }).sort_values(["occurred_at", "lead_id"], kind="stable").reset_index(drop=True)
+    }
+    if hidden:
+        columns.update({DAY: days, AT: when})
+    table = pd.DataFrame(columns).sort_values(["occurred_at", "lead_id"], kind="stable").reset_index(drop=True)
     table["occurred_at"] = _with_offsets(table["occurred_at"], rng)
     dup = table.sample(frac=0.015, random_state=int(rng.integers(2**31)))
     return pd.concat([table, dup]).sort_index(kind="stable").reset_index(drop=True)
@@ -166,7 +220,7 @@ def _page_paths(category: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _outcome_table(leads: pd.DataFrame, state: process.State, dates: pd.DatetimeIndex, exported: np.ndarray,
-                   d0: int, rng: np.random.Generator) -> pd.DataFrame:
+                   d0: int, rng: np.random.Generator, hidden: bool = False) -> pd.DataFrame:
     sql_day = state.sql_day[exported]
     dq_day = state.dq_day[exported]
     has_sql = (sql_day >= 0) & (sql_day < d0)
@@ -177,16 +231,27 @@ def _outcome_table(leads: pd.DataFrame, state: process.State, dates: pd.Datetime
     secs = pd.to_timedelta(_clock(rng, len(exported)), unit="s")
     sql_at = pd.Series(dates[np.clip(sql_day, 0, None)] + secs).where(has_sql)
     dq_at = pd.Series(dates[np.clip(dq_day, 0, None)] + secs).where(has_dq)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "lead_id": leads["lead_id"].to_numpy()[exported][keep],
         "sql_at": np.where(has_sql, _iso(sql_at.fillna(dates[0])), None)[keep],
         "disqualified_at": np.where(has_dq, _iso(dq_at.fillna(dates[0])), None)[keep],
     })
+    if hidden:
+        # A lead listed open is dated by the last day of the history: it shows the state at the export.
+        table[DAY] = np.where(has_sql, sql_day, np.where(has_dq, dq_day, d0 - 1))[keep]
+        table[SQL_AT] = sql_at.array[keep]
+        table[DQ_AT] = dq_at.array[keep]
+    return table
 
 
 def add_invalid_rows(tables: dict[str, pd.DataFrame], rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    """A few invalid rows of each kind the contract names (for testing validation)."""
+    """A few invalid rows of each kind the contract names (for testing validation).
+
+    An export with next to nothing in it (made just after the history starts)
+    gets only the kinds it has rows to copy for."""
     leads, acts, outs = (tables[k].copy() for k in ("leads", "activities", "outcomes"))
+    if leads.empty or acts.empty:
+        return {"leads": leads, "activities": acts, "outcomes": outs}
     template = leads.iloc[rng.integers(len(leads), size=8)].copy().reset_index(drop=True)
     template["lead_id"] = [f"LBAD{i:04d}" for i in range(8)]
     template.loc[0:1, "created_at"] = ["yesterday", "2026-13-45T99:00:00Z"]
@@ -196,12 +261,13 @@ def add_invalid_rows(tables: dict[str, pd.DataFrame], rng: np.random.Generator) 
     leads = pd.concat([leads, template], ignore_index=True)
 
     free = np.setdiff1d(leads["lead_id"].iloc[: len(tables["leads"])].to_numpy(), outs["lead_id"].to_numpy())
-    chosen = rng.choice(free, 4, replace=False)
-    created = pd.to_datetime(leads.set_index("lead_id").loc[chosen, "created_at"], utc=True, format="ISO8601")
-    early = _iso(created - pd.Timedelta(days=3))
-    bad_outcomes = pd.DataFrame({"lead_id": chosen, "sql_at": [early[0], early[1], None, None],
-                                 "disqualified_at": [None, None, early[2], early[3]]})
-    outs = pd.concat([outs, bad_outcomes], ignore_index=True)
+    if len(free) >= 4:
+        chosen = rng.choice(free, 4, replace=False)
+        created = pd.to_datetime(leads.set_index("lead_id").loc[chosen, "created_at"], utc=True, format="ISO8601")
+        early = _iso(created - pd.Timedelta(days=3))
+        bad_outcomes = pd.DataFrame({"lead_id": chosen, "sql_at": [early[0], early[1], None, None],
+                                     "disqualified_at": [None, None, early[2], early[3]]})
+        outs = pd.concat([outs, bad_outcomes], ignore_index=True)
 
     bad_acts = acts.iloc[rng.integers(len(acts), size=7)].copy().reset_index(drop=True)
     bad_acts.loc[0:1, "occurred_at"] = ["not a date", "31/02/2026 10:00"]

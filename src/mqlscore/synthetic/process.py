@@ -15,6 +15,7 @@ inside a path. See ``docs/synthetic-data.md`` for the process in words.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -192,6 +193,22 @@ class State:
 
 
 @dataclass
+class Regimes:
+    """The hazard's signal weights and per-row fit from given days on: how changes of
+    the world (``generator.changes``) reach the simulator. Before the first start the
+    simulator's own weights and fit hold."""
+
+    starts: tuple[int, ...]  # first day of each regime, ascending
+    weights: tuple[np.ndarray, ...]  # float32 per signal, one array per regime
+    fit: tuple[np.ndarray, ...]  # float per row, one array per regime
+
+    def at(self, day: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights, fit) in force on ``day``; None before the first regime."""
+        k = bisect.bisect_right(self.starts, day) - 1
+        return None if k < 0 else (self.weights[k], self.fit[k])
+
+
+@dataclass
 class Calendar:
     """Which days carry email campaigns, webinars and conferences."""
 
@@ -204,8 +221,10 @@ class Simulator:
     """Advance the world one day at a time; see the module docstring."""
 
     def __init__(self, rows: Rows, state: State, calendar: Calendar, params: ProcessParams,
-                 groups: tuple[str, ...], rng: np.random.Generator, record: bool) -> None:
+                 groups: tuple[str, ...], rng: np.random.Generator, record: bool,
+                 regimes: Regimes | None = None) -> None:
         self.rows = rows
+        self.regimes = regimes
         self.state = state
         self.calendar = calendar
         self.params = params
@@ -251,10 +270,14 @@ class Simulator:
     def log_hazard(self, day: int, idx: np.ndarray) -> np.ndarray:
         """True log-hazard of becoming an SQL today, for rows ``idx``."""
         s, p = self.state, self.params
+        weights, fit = self.weights, self.rows.fit
+        current = self.regimes.at(day) if self.regimes is not None else None
+        if current is not None:
+            weights, fit = current
         np.log1p(s.intent, out=self._buffer)  # whole array in place: cheaper than a gathered copy
-        intent = (self._buffer @ self.weights)[idx]
+        intent = (self._buffer @ weights)[idx]
         coverage = self.committee_coverage(day)[idx]
-        return p.base_log_hazard + self.rows.fit[idx] + intent + p.stage_weight * s.stage[idx] \
+        return p.base_log_hazard + fit[idx] + intent + p.stage_weight * s.stage[idx] \
             + p.committee_weight * coverage
 
     def close_leads(self, day: int, alive: np.ndarray) -> None:

@@ -37,6 +37,8 @@ def compare_with_oracle(result: Any, dataset: Dataset, truth_dir: Path) -> pd.Da
         else:
             model = result.candidate_model(name)
             predictions[name] = model.score_features(X, reasons=False)["probability"].to_numpy()
+    if getattr(result, "refit", None) is not None:  # the registered champion, refitted on every labelled snapshot
+        predictions[f"{result.champion} (refitted)"] = champion.score_features(X, reasons=False)["probability"].to_numpy()
     table = pd.DataFrame({
         name: {"roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
         for name, p in predictions.items()

@@ -16,6 +16,8 @@ SOURCE_MIX = {
     "organic_search": 28, "paid_search": 15, "webinar": 10, "content_syndication": 12, "referral": 6,
     "partner": 5, "list_import": 10, "direct": 10, "conference": 4,
 }
+# Share of the leads created on a conference day that come from its booth scans (lead source "conference").
+CONFERENCE_DAY_BOOTH_SHARE = 0.7
 
 # True fit weights (additive on the log-hazard of becoming an SQL).
 FIT_WEIGHTS: dict[str, dict[str, float]] = {
@@ -128,11 +130,12 @@ def account_daily_rates(accounts: Accounts, n_leads_total: float, total_days: in
 
 
 def draw_leads(accounts: Accounts, account_idx: np.ndarray, created_day: np.ndarray,
-               conference_days: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+               conference_days: np.ndarray, rng: np.random.Generator, source: str | None = None) -> pd.DataFrame:
     """Draw the people: persona, seniority, title, contact details, source, fit and interest.
 
     ``conference_days`` is a boolean per day: leads created on a conference day
-    mostly come from a booth scan.
+    mostly come from a booth scan. ``source`` gives every lead that lead source
+    (the extra inflow of a channel whose volume changed).
     """
     n = len(account_idx)
     acc = accounts.frame.iloc[account_idx].reset_index(drop=True)
@@ -143,9 +146,12 @@ def draw_leads(accounts: Accounts, account_idx: np.ndarray, created_day: np.ndar
     titles, seniority = _titles(persona, rng)
     role = np.array([vocab.PERSONAS[p][0] for p in persona])
     group = np.array([vocab.PERSONAS[p][1] for p in persona])
-    source = _pick(rng, SOURCE_MIX, n)
-    on_conf = conference_days[np.clip(created_day, 0, len(conference_days) - 1)] & (rng.random(n) < 0.7)
-    source = np.where(on_conf, "conference", source)
+    drawn = _pick(rng, SOURCE_MIX, n)
+    on_conf = conference_days[np.clip(created_day, 0, len(conference_days) - 1)] & (
+        rng.random(n) < CONFERENCE_DAY_BOOTH_SHARE)
+    drawn = np.where(on_conf, "conference", drawn)
+    if source is not None:
+        drawn = np.full(n, source)
     free_mail = np.where(group == "junk", rng.random(n) < 0.6, rng.random(n) < 0.12)
     first = rng.choice(vocab.FIRST_NAMES, n)
     last = rng.choice(vocab.LAST_NAMES, n)
@@ -153,7 +159,7 @@ def draw_leads(accounts: Accounts, account_idx: np.ndarray, created_day: np.ndar
     email = [f"{f.lower()}.{l.lower()}{i % 97}@{d}" for i, (f, l, d) in enumerate(zip(first, last, mail_domain))]
     leads = pd.DataFrame({
         "account_idx": account_idx, "created_day": created_day, "persona": persona, "seniority": seniority,
-        "committee_role": role, "persona_group": group, "job_title": titles, "lead_source": source,
+        "committee_role": role, "persona_group": group, "job_title": titles, "lead_source": drawn,
         "free_mail": free_mail, "first_name": first, "last_name": last, "email": email,
     })
     leads["fit"] = true_fit(leads, acc)
@@ -166,6 +172,13 @@ def draw_leads(accounts: Accounts, account_idx: np.ndarray, created_day: np.ndar
         rng.choice(["remote_patient_monitoring", "virtual_care", "behavioral_health", "hospital_at_home",
                     "care_management"], n), None)
     return leads
+
+
+def source_share_by_day(source: str, conference_days: np.ndarray) -> np.ndarray:
+    """Expected share of a day's new leads that come from ``source`` (as ``draw_leads`` assigns them)."""
+    share = SOURCE_MIX[source] / sum(SOURCE_MIX.values())
+    booth = CONFERENCE_DAY_BOOTH_SHARE * conference_days.astype(float)
+    return share * (1 - booth) + (booth if source == "conference" else 0.0)
 
 
 def true_fit(leads: pd.DataFrame, acc: pd.DataFrame) -> np.ndarray:

@@ -433,3 +433,73 @@ def test_weekly_figures_add_up_to_the_realised_window(worlds: dict[str, Path], m
     assert sum(p["rows"] for p in result.by_period) == result.realised.rows
     assert sum(p["sqls"] for p in result.by_period) == result.realised.sqls
     assert all(0 < p["mql_leads_per_week"]["value"] < 200 for p in result.by_period if p["mqls"])
+
+
+# --------------------------------------------------------------------------- changes the outcomes show
+
+# One change each, from the model's data on, in the test's world (same seed and size: the history
+# before the change, hence the model, is the one above). Their true effects, from the generator's
+# oracle on the leads open at 2026-05-01 (their 90-day probability in the changed world over the
+# unchanged one, relative to the other leads; docs/monitoring.md): webinar attendance x5 x1.50 for
+# attendees of the last 30 days, health systems' fit -1.5 x0.37, webinar attendance x-2 x0.70.
+CHANGED = {"webinar_up": "2026-05-01:signal_weight:webinar_attended=5",
+           "health_system_down": "2026-05-01:org_fit:health_system=-1.5",
+           "webinar_negative": "2026-05-01:signal_weight:webinar_attended=-2"}
+
+
+@pytest.fixture(scope="module")
+def changed(tmp_path_factory: pytest.TempPathFactory, model):
+    """``monitor`` on a world with one of ``CHANGED``, generated and judged on first use."""
+    root = tmp_path_factory.mktemp("changed-worlds")
+    cache: dict[str, object] = {}
+
+    def result(name: str):
+        if name not in cache:
+            config = GeneratorConfig(**BASE, changes=[parse_change(CHANGED[name])])
+            out = generate_export(config, root / name).out
+            cache[name] = monitor(load_folder(out), model, Settings())
+        return cache[name]
+
+    return result
+
+
+def _check(result, signal: str, level: str | None = None):
+    return [c for c in result.signal_checks if c.signal == signal and c.level == level][0]
+
+
+def test_a_signal_that_predicts_more_is_named_with_its_statistic(changed) -> None:
+    """Webinar attendance's weight x5: attendees convert half as much again as the model expects."""
+    result = changed("webinar_up")
+    report = result.to_dict()
+    assert report["verdict"] == "retrain"
+    assert "act:webinar_attended" in report["drifted_signals"]
+    check = _check(result, "act:webinar_attended")
+    assert check.status == "retrain" and check.change.value >= 1.5 and check.change.low > 1
+    reason = [r for r in report["reasons"] if r["signal"] == "act:webinar_attended" and r["kind"] == "relationship"][0]
+    assert reason["level"] == "retrain" and "predicts more than it did" in reason["text"]
+    assert f"change x{check.change.value:.2f}" in reason["text"]
+    listed = [c for c in report["signal_checks"] if c["signal"] == "act:webinar_attended"][0]
+    assert listed["change"]["value"] == pytest.approx(check.change.value, rel=1e-5)
+
+
+def test_an_org_type_whose_fit_fell_is_named_with_its_statistic(changed) -> None:
+    """Health systems' log-hazard -1.5: they convert at about 0.4 times what the model expects."""
+    result = changed("health_system_down")
+    report = result.to_dict()
+    assert report["verdict"] == "retrain" and "org_type" in report["drifted_signals"]
+    check = _check(result, "org_type", "health_system")
+    assert check.status == "retrain" and check.change.value <= 1 / 1.5 and check.change.high < 1
+    reason = [r for r in report["reasons"] if r["signal"] == "org_type" and r["kind"] == "relationship"][0]
+    assert "health_system" in reason["text"] and "converts less than the model expects" in reason["text"]
+    # the change is the org type's, not the other signals': none of them is flagged with it
+    assert {c.signal for c in result.signal_checks if c.status == "retrain"} == {"org_type"}
+
+
+def test_a_signal_whose_leads_stopped_converting_is_still_judged(changed) -> None:
+    """Webinar attendance's weight turned negative: its attendees' SQLs fall below the minimum
+    of SQL leads, because of the change itself; the model expected many more, so it is judged
+    (its statistic reported), not set aside as 'too few SQLs'."""
+    check = _check(changed("webinar_negative"), "act:webinar_attended")
+    assert check.sql_leads_now < MonitorConfig().min_signal_sql_leads <= check.expected_sql_leads_now
+    assert check.status != "too few SQLs" and check.change.value <= 1 / 1.5
+    assert check.to_dict()["realised"]["expected_sql_leads"] == pytest.approx(check.expected_sql_leads_now, rel=1e-5)

@@ -29,7 +29,12 @@ bootstrap resamples of buying groups (the same draw in both windows, since a
 lead can have snapshots in both; the spread is half the distance between the
 16th and 84th percentiles, which a few extreme resamples do not inflate). A
 segment is judged only when at least ``monitor.min_signal_sql_leads`` distinct
-leads among its snapshots became SQLs in each window. Without the adjustment, 2 to
+leads among its snapshots became SQLs in the training window, and in the realised
+window became SQLs or were expected to by the model (the sum over its leads of their
+highest probability: a lower bound of the expected number of SQL leads). Counting only the SQLs that happened would leave
+unjudged exactly the signal that stopped predicting: its leads stop converting,
+and a webinar attendance whose weight turned negative had 29 SQL leads where the
+model expected 50 (6,000 leads). Without the adjustment, 2 to
 4 levels of fit fields (a persona, an EHR vendor, a lead source) looked changed
 in generated worlds where nothing changed (6,000 and 20,000 leads).
 """
@@ -110,6 +115,15 @@ def log_normal_interval(value: float, draws: np.ndarray, z: float) -> Interval:
     return Interval(float(value), math.exp(centre - z * se), math.exp(centre + z * se))
 
 
+def _expected_sql_leads(p: np.ndarray, leads: np.ndarray, rows: np.ndarray) -> float:
+    """The SQL leads the model expects among ``rows`` (a mask): the sum over their leads of
+    each lead's highest probability, a lower bound (a lead converts if any of its snapshots
+    does)."""
+    if not rows.any():
+        return 0.0
+    return float(pd.Series(p[rows]).groupby(leads[rows]).max().sum())
+
+
 @dataclass
 class SignalCheck:
     """One segment's observed-to-expected ratio in both windows and its change."""
@@ -127,6 +141,9 @@ class SignalCheck:
     ratio_now: float
     change: Interval
     status: str = "stable"  # stable, retrain, or "too few SQLs"
+    # SQL leads the model expected (sum over leads of their highest probability), per window
+    expected_sql_leads_then: float = float("nan")
+    expected_sql_leads_now: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -135,9 +152,13 @@ class SignalCheck:
 
         return {"signal": self.signal, "label": self.label, "level": self.level, "status": self.status,
                 "training": {"snapshots": self.rows_then, "sql_snapshots": self.sqls_then,
-                             "sql_leads": self.sql_leads_then, "observed_to_expected": num(self.ratio_then)},
+                             "sql_leads": self.sql_leads_then,
+                             "expected_sql_leads": num(self.expected_sql_leads_then),
+                             "observed_to_expected": num(self.ratio_then)},
                 "realised": {"snapshots": self.rows_now, "sql_snapshots": self.sqls_now,
-                             "sql_leads": self.sql_leads_now, "observed_to_expected": num(self.ratio_now)},
+                             "sql_leads": self.sql_leads_now,
+                             "expected_sql_leads": num(self.expected_sql_leads_now),
+                             "observed_to_expected": num(self.ratio_now)},
                 "change": self.change.to_dict()}
 
     def sentence(self, active_days: int, confidence: float) -> str:
@@ -162,9 +183,11 @@ def signal_checks(y: np.ndarray, p: np.ndarray, leads: np.ndarray, then_rows: np
     """Check every segment between the training window (``then_rows``) and the realised
     window (``now_rows``): ``retrain`` when the change of its observed-to-expected ratio
     is at least ``factor`` either way and its interval excludes no change. ``leads`` is a
-    lead code per row. A segment in which fewer than ``min_sql_leads`` distinct leads
-    became SQLs in either window is reported, not judged (its snapshots are a handful of
-    leads seen many times)."""
+    lead code per row. A segment with fewer than ``min_sql_leads`` distinct SQL leads in
+    the training window, or in the realised window both realised and expected by the model
+    (the sum over its leads of their highest probability), is reported, not judged (its snapshots are a handful of leads
+    seen many times). The expected count keeps a signal whose leads stopped converting
+    judged: its realised SQL leads fall because of the very change to be found."""
     y = np.asarray(y, float)
     p = np.asarray(p, float)
     leads = np.asarray(leads)
@@ -199,7 +222,12 @@ def signal_checks(y: np.ndarray, p: np.ndarray, leads: np.ndarray, then_rows: np
         change_boot = boot_now / boot_then
     leads_then = [int(pd.unique(leads[in_then & seg.mask & (y == 1)]).size) for seg in segs]
     leads_now = [int(pd.unique(leads[in_now & seg.mask & (y == 1)]).size) for seg in segs]
-    judged = [min(a, b) >= min_sql_leads for a, b in zip(leads_then, leads_now)]
+    expected_then = [_expected_sql_leads(p, leads, in_then & seg.mask) for seg in segs]
+    expected_now = [_expected_sql_leads(p, leads, in_now & seg.mask) for seg in segs]
+    # the training window counts SQLs that happened: judged on what the model expected there, a
+    # segment with few SQLs by chance gets a low training ratio and a change that is only noise
+    # (an org type x2.98 in a world where another one changed, 6,000 leads)
+    judged = [min(a, max(b, eb)) >= min_sql_leads for a, b, eb in zip(leads_then, leads_now, expected_now)]
     z = adjusted_z(confidence, max(sum(judged), 1))
     out = []
     for j, seg in enumerate(segs):
@@ -215,7 +243,8 @@ def signal_checks(y: np.ndarray, p: np.ndarray, leads: np.ndarray, then_rows: np
                 (change.value <= 1 / factor or change.value >= factor):
             status = "retrain"
         out.append(SignalCheck(seg.signal, seg.label(), seg.level, rows_then, sqls_then, leads_then[j], rows_now,
-                               sqls_now, leads_now[j], float(point_then[j]), float(point_now[j]), change, status))
+                               sqls_now, leads_now[j], float(point_then[j]), float(point_now[j]), change, status,
+                               expected_then[j], expected_now[j]))
     return sorted(out, key=lambda c: (c.status != "retrain", -abs(math.log(c.change.value))
                                       if c.change.value and math.isfinite(c.change.value) and c.change.value > 0
                                       else 0.0))

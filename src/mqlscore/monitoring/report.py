@@ -223,7 +223,7 @@ def markdown_report(result: MonitorResult, pngs: list[str]) -> str:
                      f"intent signal done within {cfg['signal_active_days']} days; a fit field's level), relative "
                      f"to all snapshots of the window; `change` = realised / training, {cfg['signal_confidence']:.0%} "
                      f"interval. Flagged from a change of x{cfg['signal_factor']:g} (or 1/{cfg['signal_factor']:g}) "
-                     f"with at least {cfg['min_signal_sql_leads']} SQL leads in each window.")
+                     f"with at least {cfg['min_signal_sql_leads']} SQL leads in the training window and as many realised or expected in the realised one.")
         shown = [c for c in r.signal_checks if c.status != "too few SQLs"][:15]
         lines += ["", _table(["signal", "training O/E", "realised O/E", "change (interval)", "SQL leads", "status"],
                              [[c.label, _num(c.ratio_then, 2), _num(c.ratio_now, 2),

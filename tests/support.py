@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,42 @@ MODEL_NAME = "mql-svc"
 REPO = Path(__file__).resolve().parents[1]
 
 
+@contextmanager
+def tracking_store(root: Path) -> Iterator[Path]:
+    """MLflow pointed at a temporary SQLite store in ``root`` (its artifacts beside
+    it, in the working directory) for the duration; the environment and the
+    working directory are restored afterwards."""
+    old_uri, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        os.chdir(cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+def quick_scorecard(dataset: Any, metadata: dict[str, Any] | None = None) -> Any:
+    """A ``ScoringModel`` around a scorecard fitted and calibrated on the whole
+    training set of ``dataset`` in a few seconds (the full training takes a minute),
+    for tests about what surrounds a model rather than the model itself."""
+    from mqlscore.config import ScoringConfig
+    from mqlscore.features import build_training_set
+    from mqlscore.models.calibration import PlattCalibrator
+    from mqlscore.models.scorecard import Scorecard
+    from mqlscore.scoring import ScoreScale, ScoringModel
+
+    ts = build_training_set(dataset)
+    card = Scorecard(specs=ts.builder.specs_).fit(ts.X, ts.y)
+    calibrator = PlattCalibrator().fit(np.asarray(card.decision_function(ts.X), float), ts.y)
+    return ScoringModel(builder=ts.builder, kind="scorecard", model=card, calibrator=calibrator,
+                        scale=ScoreScale(float(ts.y.mean())), config=ScoringConfig(), threshold=0.2,
+                        metadata=dict(metadata or {}))
+
+
 def trained_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -> Path:
     """Train once per session into a temporary SQLite MLflow store (cached on disk):
     ``<dir>/mlflow.db`` holds ``models:/mql-svc@champion``, ``<dir>/scoring_model`` its copy."""
@@ -39,21 +76,12 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -
     from mqlscore.training import register, train
 
     root.mkdir(parents=True, exist_ok=True)
-    old_uri, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.chdir(root)  # MLflow's artifacts land beside the store
-    try:
+    with tracking_store(root):  # MLflow's artifacts land beside the store
         settings = Settings(train=TrainConfig(estimate_half_lives=False, model_name=MODEL_NAME))
         dataset = load_folder(demo_export)
         result = train(dataset, settings)
         register(result, dataset, settings)
         result.scoring_model.save(root / "scoring_model")
-    finally:
-        os.chdir(cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
     (root / "done").write_text("ok")
     return root
 

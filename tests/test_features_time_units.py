@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from mqlscore.batch import score_open_leads
 from mqlscore.cli import app
-from mqlscore.config import GeneratorConfig, ScoringConfig
+from mqlscore.config import GeneratorConfig
 from mqlscore.contract import Dataset, load_folder
-from mqlscore.features import build_training_set, open_leads_at
-from mqlscore.models.calibration import PlattCalibrator
-from mqlscore.models.scorecard import Scorecard
-from mqlscore.scoring import ScoreScale, ScoringModel
+from mqlscore.features import open_leads_at
+from mqlscore.scoring import ScoringModel
 from mqlscore.synthetic import generate_export
+from support import quick_scorecard
 
 UNITS = ("s", "ms", "us", "ns")
 LATE_AS_OF = pd.Timestamp("2199-12-31T23:00:00Z")
@@ -44,14 +42,7 @@ def dataset(export: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def model(dataset: Dataset) -> ScoringModel:
-    """A scorecard fitted on the export in a few seconds (the full training takes a minute)."""
-    ts = build_training_set(dataset)
-    card = Scorecard(specs=ts.builder.specs_).fit(ts.X, ts.y)
-    raw = np.asarray(card.decision_function(ts.X), float)
-    calibrator = PlattCalibrator().fit(raw, ts.y)
-    scale = ScoreScale(float(ts.y.mean()))
-    return ScoringModel(builder=ts.builder, kind="scorecard", model=card, calibrator=calibrator, scale=scale,
-                        config=ScoringConfig(), threshold=0.2)
+    return quick_scorecard(dataset)
 
 
 def in_unit(values: pd.Series, unit: str, tz: bool = True) -> pd.Series:

@@ -31,6 +31,7 @@ from mqlscore.monitoring.performance import calibration_by_band, weighted_averag
 from mqlscore.monitoring.windows import monitor_windows
 from mqlscore.synthetic import generate_export
 from mqlscore.training import register, train
+from support import tracking_store
 
 MODEL_NAME = "mql-monitor"
 EARLIER = "2026-05-01"  # the export the model is trained on; the world changes from this date on
@@ -158,17 +159,8 @@ def test_the_monitor_settings_are_typed_and_read_from_the_config_file(tmp_path: 
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory: pytest.TempPathFactory):
     """A temporary SQLite MLflow store for this module."""
-    root = tmp_path_factory.mktemp("mlflow")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    cwd = Path.cwd()
-    os.chdir(root)
-    yield root
-    os.chdir(cwd)
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
+    with tracking_store(tmp_path_factory.mktemp("mlflow")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ on the leads open at the later export, against the world's true probabilities.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from mqlscore.contract import load_folder
 from mqlscore.contract.schema import champion_uri
 from mqlscore.features import open_leads_at
 from mqlscore.synthetic import default_truth_dir, generate_export
+from support import tracking_store
 
 CHANGED_AT = "2026-01-01"
 CHANGES = (f"{CHANGED_AT}:signal_weight:webinar_attended=0", f"{CHANGED_AT}:org_fit:payer=-1.5",
@@ -44,16 +44,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("loop-mlflow")
-    old, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.chdir(root)
-    yield root
-    os.chdir(cwd)
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
+    with tracking_store(tmp_path_factory.mktemp("loop-mlflow")) as root:
+        yield root
 
 
 def _expected_log_loss(p_true: np.ndarray, q: np.ndarray) -> float:

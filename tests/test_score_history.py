@@ -17,14 +17,13 @@ from typer.testing import CliRunner
 
 from mqlscore.batch import lead_counts, score_leads_at, score_open_leads, score_snapshots, write_score_file
 from mqlscore.cli import app
-from mqlscore.config import GeneratorConfig, ScoringConfig, SnapshotConfig
+from mqlscore.config import GeneratorConfig, SnapshotConfig
 from mqlscore.contract import Dataset, load_folder
 from mqlscore.contract.schema import HISTORY_SCORE_COLUMNS, LEAD_STATES, SCORE_FILE_COLUMNS, TIERS
-from mqlscore.features import build_snapshots, build_training_set, open_leads_at
-from mqlscore.models.calibration import PlattCalibrator
-from mqlscore.models.scorecard import Scorecard
-from mqlscore.scoring import ScoreScale, ScoringModel
+from mqlscore.features import build_snapshots, open_leads_at
+from mqlscore.scoring import ScoringModel
 from mqlscore.synthetic import generate_export
+from support import quick_scorecard
 
 HORIZON = pd.Timedelta(days=90)
 
@@ -43,13 +42,7 @@ def dataset(export: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def model(dataset: Dataset) -> ScoringModel:
-    """A scorecard fitted on the export in a few seconds (the full training takes a minute)."""
-    ts = build_training_set(dataset)
-    card = Scorecard(specs=ts.builder.specs_).fit(ts.X, ts.y)
-    calibrator = PlattCalibrator().fit(np.asarray(card.decision_function(ts.X), float), ts.y)
-    return ScoringModel(builder=ts.builder, kind="scorecard", model=card, calibrator=calibrator,
-                        scale=ScoreScale(float(ts.y.mean())), config=ScoringConfig(), threshold=0.2,
-                        metadata={"model_name": "mql-history", "model_version": "1", "horizon_days": 90})
+    return quick_scorecard(dataset, {"model_name": "mql-history", "model_version": "1", "horizon_days": 90})
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -22,22 +21,14 @@ from mqlscore.reporting import write_report
 from mqlscore.scoring import logit
 from mqlscore.synthetic import generate_export
 from mqlscore.training import NotEnoughData, register, train
+from support import tracking_store
 
 
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory: pytest.TempPathFactory):
     """A temporary SQLite MLflow store for this module."""
-    root = tmp_path_factory.mktemp("mlflow")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    cwd = Path.cwd()
-    os.chdir(root)  # artifacts land under the store's folder
-    yield root
-    os.chdir(cwd)
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
+    with tracking_store(tmp_path_factory.mktemp("mlflow")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")

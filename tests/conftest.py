@@ -39,6 +39,18 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic export of 700 leads (seed 5), read-only, for tests that need
+    a real history but no trained model of their own."""
+    from mqlscore.config import GeneratorConfig
+    from mqlscore.synthetic import generate_export
+
+    out = tmp_path_factory.mktemp("small") / "export"
+    generate_export(GeneratorConfig(n_leads=700, seed=5, mc_sims=10), out)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # One trained model, one bento and one running server per session, shared by
 # test_service_http.py and test_ui_browser.py (training and building take ~45 s).

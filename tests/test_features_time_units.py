@@ -17,11 +17,9 @@ from typer.testing import CliRunner
 
 from mqlscore.batch import score_open_leads
 from mqlscore.cli import app
-from mqlscore.config import GeneratorConfig
 from mqlscore.contract import Dataset, load_folder
 from mqlscore.features import open_leads_at
 from mqlscore.scoring import ScoringModel
-from mqlscore.synthetic import generate_export
 from support import quick_scorecard
 
 UNITS = ("s", "ms", "us", "ns")
@@ -29,10 +27,8 @@ LATE_AS_OF = pd.Timestamp("2199-12-31T23:00:00Z")
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("units") / "export"
-    generate_export(GeneratorConfig(n_leads=700, seed=5, mc_sims=10), out)
-    return out
+def export(small_export: Path) -> Path:
+    return small_export
 
 
 @pytest.fixture(scope="module")

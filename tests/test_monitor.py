@@ -26,7 +26,8 @@ from mqlscore.features import build_snapshots
 from mqlscore.features.training_set import split_by_time
 from mqlscore.monitoring import MonitorError, monitor, psi, realised_figures
 from mqlscore.monitoring.drift import distribution
-from mqlscore.monitoring.intervals import GroupBootstrap, buying_groups
+from mqlscore.features.account import buying_groups
+from mqlscore.monitoring.intervals import GroupBootstrap
 from mqlscore.monitoring.performance import calibration_by_band, weighted_average_precision, weighted_roc_auc
 from mqlscore.monitoring.windows import monitor_windows
 from mqlscore.synthetic import generate_export

@@ -19,7 +19,7 @@ from mqlscore.config import Settings, TrainConfig
 from mqlscore.contract import load_folder
 from mqlscore.features import TrainingSet, open_leads_at
 from mqlscore.features.training_set import split_by_time
-from mqlscore.refit import buying_groups, refit_champion, time_folds
+from mqlscore.refit import refit_champion, snapshot_groups, time_folds
 from mqlscore.training import gate_figures, train
 
 
@@ -86,10 +86,10 @@ def test_time_folds_keep_buying_groups_whole_and_the_newest_last() -> None:
 def test_colleagues_are_one_buying_group() -> None:
     leads = pd.DataFrame({"lead_id": ["a", "b", "c", "d"], "account_id": ["acc1", "acc1", None, " "]})
     snaps = pd.DataFrame({"lead_id": ["a", "b", "c", "d", "a"]})
-    groups = buying_groups(snaps, leads)
+    groups = snapshot_groups(snaps, leads)
     assert groups[0] == groups[1] == groups[4] == "account:acc1"
     assert groups[2] == "lead:c" and groups[3] == "lead:d"
-    assert list(buying_groups(snaps, leads.drop(columns="account_id"))) == ["lead:a", "lead:b", "lead:c", "lead:d",
+    assert list(snapshot_groups(snaps, leads.drop(columns="account_id"))) == ["lead:a", "lead:b", "lead:c", "lead:d",
                                                                             "lead:a"]
 
 

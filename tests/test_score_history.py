@@ -17,22 +17,19 @@ from typer.testing import CliRunner
 
 from mqlscore.batch import lead_counts, score_leads_at, score_open_leads, score_snapshots, write_score_file
 from mqlscore.cli import app
-from mqlscore.config import GeneratorConfig, SnapshotConfig
+from mqlscore.config import SnapshotConfig
 from mqlscore.contract import Dataset, load_folder
 from mqlscore.contract.schema import HISTORY_SCORE_COLUMNS, LEAD_STATES, SCORE_FILE_COLUMNS, TIERS
 from mqlscore.features import build_snapshots, open_leads_at
 from mqlscore.scoring import ScoringModel
-from mqlscore.synthetic import generate_export
 from support import quick_scorecard
 
 HORIZON = pd.Timedelta(days=90)
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("history") / "export"
-    generate_export(GeneratorConfig(n_leads=700, seed=5, mc_sims=10), out)
-    return out
+def export(small_export: Path) -> Path:
+    return small_export
 
 
 @pytest.fixture(scope="module")

@@ -480,7 +480,6 @@ def score(
     from mqlscore.batch import SCORE_FILE_SUFFIXES, lead_counts, score_leads_at, score_snapshots
     from mqlscore.contract import table_files
     from mqlscore.contract.schema import champion_uri
-    from mqlscore.registry import load_scoring_model
 
     if all_leads and snapshots:
         raise typer.BadParameter("--all-leads and --snapshots are two different look-backs: choose one",
@@ -497,12 +496,7 @@ def score(
     dataset = _load_dataset(data, None if looking_back else as_of)
     if not looking_back and lead_counts(dataset).open == 0:
         _no_open_lead(dataset)
-    try:
-        with console.status(f"Loading {uri} ..."):
-            scoring_model = load_scoring_model(uri)
-    except LookupError as exc:
-        _print_plain(f"{exc}\nTrain one first: mqlscore train --data DIR", style="bold red")
-        raise typer.Exit(1) from None
+    scoring_model = _load_model(uri)
     if not looking_back:
         _write_scores(dataset, scoring_model, out, uri)
         return
@@ -532,6 +526,18 @@ def _no_open_lead(dataset) -> NoReturn:  # noqa: ANN001
                  "open or not, at that time; pass an earlier --as-of) or mqlscore score --snapshots (every lead at "
                  "its own snapshot times), both with what became of each lead.", style="bold red")
     raise typer.Exit(1)
+
+
+def _load_model(uri: str):  # noqa: ANN202
+    """The registered model at ``uri``, or a plain message and exit 1 when there is none."""
+    from mqlscore.registry import load_scoring_model
+
+    try:
+        with console.status(f"Loading {uri} ..."):
+            return load_scoring_model(uri)
+    except LookupError as exc:
+        _print_plain(f"{exc}\nTrain and register one first: mqlscore train --data DIR", style="bold red")
+        raise typer.Exit(1) from None
 
 
 def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
@@ -917,7 +923,6 @@ def monitor(
     from mqlscore.contract.schema import champion_uri
     from mqlscore.monitoring import MonitorError, monitor as run_monitor
     from mqlscore.monitoring.report import JSON_FILE, MARKDOWN_FILE, PLOTS, write_report
-    from mqlscore.registry import load_scoring_model
 
     if fail_on not in (None, "watch", "retrain"):
         raise typer.BadParameter("must be watch or retrain", param_hint="--fail-on")
@@ -929,12 +934,7 @@ def monitor(
                    input_folders=[data], folder=out)
     dataset = _load_dataset(data, as_of)
     uri = model or champion_uri(settings.train.model_name)
-    try:
-        with console.status(f"Loading {uri} ..."):
-            scoring_model = load_scoring_model(uri)
-    except LookupError as exc:
-        _print_plain(f"{exc}\nTrain and register one first: mqlscore train --data DIR", style="bold red")
-        raise typer.Exit(1) from None
+    scoring_model = _load_model(uri)
     try:
         with console.status("Monitoring ...") as status:
             result = run_monitor(dataset, scoring_model, settings, model_uri=uri,

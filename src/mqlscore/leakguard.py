@@ -465,17 +465,12 @@ class LeakGuard:
         return self
 
     def _notes(self, leads: pd.DataFrame) -> tuple[str, ...]:
+        extra, columns = fitf.extra_columns(leads, ()), list(leads.columns)
         notes = []
-        extra = fitf.extra_columns(leads, ())
         for setting, names in (("features.exclude_columns", self.exclude),
                                ("features.allow_columns / --allow-column", self.allow)):
-            for name in fitf.unmatched_names(names, extra):
-                if fitf.unmatched_names((name,), list(leads.columns)):
-                    notes.append(f"{setting}: {name!r} matches no lead column (names match ignoring case, "
-                                 "spaces, '_' and '-')")
-                else:
-                    notes.append(f"{setting}: {name!r} names a column of the contract or personal data, which is "
-                                 "never an extra feature; the setting does nothing for it")
+            notes += fitf.unmatched_setting_notes(setting, names, extra, columns, "a column of the contract or "
+                                                  "personal data, which is never an extra feature")
         return tuple(notes)
 
     def _measure(self, col: str, kind: str, values: pd.Series, snap_lead: np.ndarray, rows: np.ndarray,

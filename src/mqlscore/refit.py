@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.features import TrainingSet
+from mqlscore.features.account import buying_groups
 from mqlscore.models.calibration import PlattCalibrator
 
 Progress = Callable[[str], None]
@@ -70,18 +71,15 @@ class RefitSummary:
                 f"time in {self.folds} folds. Validation figures are those of the model as chosen.")
 
 
-def buying_groups(snapshots: pd.DataFrame, leads: pd.DataFrame) -> np.ndarray:
-    """Each snapshot's buying group: its lead's account, or the lead itself
-    without one (colleagues' outcomes are correlated, so they are held out together)."""
+def snapshot_groups(snapshots: pd.DataFrame, leads: pd.DataFrame) -> np.ndarray:
+    """Each snapshot's buying group (``mqlscore.features.account.buying_groups``):
+    colleagues' outcomes are correlated, so they are held out together."""
     lead_ids = snapshots["lead_id"].astype(str).to_numpy()
     if "account_id" not in leads.columns:
-        return np.char.add("lead:", lead_ids.astype(str))
+        return buying_groups(lead_ids, None)
     account = pd.Series(leads["account_id"].to_numpy(), index=leads["lead_id"].astype(str).to_numpy())
     account = account[~account.index.duplicated()]
-    acc = account.reindex(lead_ids).to_numpy(dtype=object)
-    has = pd.notna(acc) & (pd.Series(acc).astype(str).str.strip() != "").to_numpy()
-    return np.where(has, np.char.add("account:", pd.Series(acc).astype(str).to_numpy().astype(str)),
-                    np.char.add("lead:", lead_ids.astype(str)))
+    return buying_groups(lead_ids, account.reindex(lead_ids).to_numpy(dtype=object))
 
 
 def time_folds(times: pd.Series | np.ndarray, groups: np.ndarray, folds: int = DEFAULT_FOLDS) -> np.ndarray:
@@ -117,7 +115,7 @@ def refit_champion(ts: TrainingSet, leads: pd.DataFrame, chosen: Any, is_fit: np
     snaps = ts.snapshots.iloc[rows]
     X, y = ts.X.iloc[rows], ts.y[rows]
     recent = is_val[rows]
-    groups = buying_groups(snaps, leads)
+    groups = snapshot_groups(snaps, leads)
     if not recent.any():
         raise ValueError("no snapshot of the validation period to calibrate on")
     recent_groups = pd.unique(groups[recent])

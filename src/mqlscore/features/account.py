@@ -8,8 +8,25 @@ exactly as training does.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from mqlscore.features.events import MAX_PAIRS_PER_CHUNK, US_PER_DAY, SortedEvents, chunk_bounds, expand_ranges
+
+def buying_groups(lead_ids: np.ndarray | pd.Series, account_ids: np.ndarray | pd.Series | None) -> np.ndarray:
+    """Per row, its buying group: ``account:<id>`` when the lead has an account
+    (stripped, not empty: the rule the account features use), else ``lead:<id>``.
+    Colleagues' outcomes are correlated, so resampling and cross-fitting keep a
+    group together."""
+    from mqlscore.features.fit import stripped_text
+
+    leads = np.asarray(lead_ids, dtype=object).astype(str)
+    if account_ids is None:
+        return np.char.add("lead:", leads).astype(object)
+    accounts = stripped_text(np.asarray(account_ids, dtype=object))
+    has = pd.notna(accounts)
+    return np.where(has, np.char.add("account:", np.where(has, accounts, "").astype(str)),
+                    np.char.add("lead:", leads)).astype(object)
+
 
 COMMITTEE_ROLES = ("clinical_champion", "it_security", "finance", "compliance")
 

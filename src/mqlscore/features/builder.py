@@ -99,15 +99,9 @@ class FeatureBuilder:
 
     def _setting_notes(self, leads: pd.DataFrame) -> list[str]:
         """``features.intent_columns`` names that mark no extra column, in words."""
-        notes = []
-        for name in fitf.unmatched_names(self.config.intent_columns, list(self.extras_)):
-            if fitf.unmatched_names((name,), list(leads.columns)):
-                notes.append(f"features.intent_columns: {name!r} matches no lead column (names match ignoring "
-                             "case, spaces, '_' and '-')")
-            else:
-                notes.append(f"features.intent_columns: {name!r} names a column that is not an extra feature (a "
-                             "column of the contract, personal data or excluded); the setting does nothing for it")
-        return notes
+        return fitf.unmatched_setting_notes(
+            "features.intent_columns", self.config.intent_columns, list(self.extras_), list(leads.columns),
+            "a column that is not an extra feature (a column of the contract, personal data or excluded)")
 
     def _learn_families(self, activities: pd.DataFrame) -> list[str]:
         cfg = self.config

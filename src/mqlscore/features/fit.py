@@ -183,6 +183,21 @@ def unmatched_names(names: tuple[str, ...], columns: list[str]) -> list[str]:
     return [name for name in names if column_key(name) not in keys]
 
 
+def unmatched_setting_notes(setting: str, names: tuple[str, ...], extras: list[str], columns: list[str],
+                            not_extra: str) -> list[str]:
+    """In words, each of a setting's ``names`` that matches none of the ``extras``
+    (extra feature columns): it matches no column at all, or it names one of
+    ``columns`` that is not an extra (``not_extra`` says why the setting then does nothing)."""
+    notes = []
+    for name in unmatched_names(names, extras):
+        if unmatched_names((name,), columns):
+            notes.append(f"{setting}: {name!r} matches no lead column (names match ignoring case, spaces, '_' "
+                         "and '-')")
+        else:
+            notes.append(f"{setting}: {name!r} names {not_extra}; the setting does nothing for it")
+    return notes
+
+
 def numeric_or_text(values: pd.Series) -> str:
     """``numeric`` when (almost) every given value reads as a number, else ``categorical``."""
     given = values.dropna()

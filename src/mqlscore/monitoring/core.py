@@ -21,7 +21,8 @@ from mqlscore.features import build_snapshots
 from mqlscore.monitoring.drift import (Distribution, SignalDrift, points_shift, score_drift, signal_drift,
                                        signal_importance)
 from mqlscore.monitoring.inflow import Inflow, inflow
-from mqlscore.monitoring.intervals import GroupBootstrap, buying_groups
+from mqlscore.features.account import buying_groups
+from mqlscore.monitoring.intervals import GroupBootstrap
 from mqlscore.monitoring.performance import Figures, calibration_by_band, figures_by_period, figures_on
 from mqlscore.monitoring.relationships import SignalCheck, segments, signal_checks
 from mqlscore.monitoring.verdict import Reason, judge, promise_sentence, verdict_of

@@ -57,20 +57,10 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def buying_groups(lead_ids: np.ndarray | pd.Series, account_ids: np.ndarray | pd.Series | None) -> np.ndarray:
-    """Per row, its buying group: the account when the lead has one, else the lead itself."""
-    leads = np.asarray(lead_ids, dtype=object)
-    if account_ids is None:
-        return np.array([f"lead:{x}" for x in leads], dtype=object)
-    accounts = pd.Series(np.asarray(account_ids, dtype=object))
-    has = (accounts.notna() & (accounts.astype(str).str.strip() != "")).to_numpy()
-    return np.array([f"account:{a}" if h else f"lead:{x}" for a, h, x in zip(accounts, has, leads)], dtype=object)
-
-
 class GroupBootstrap:
     """Resamples of buying groups: ``counts[b, g]`` is how often group ``g`` is drawn in
     resample ``b`` (a multinomial draw of as many groups as there are); ``codes`` maps each
-    row to its group (:func:`buying_groups`; give lead ids alone to resample leads)."""
+    row to its group (``mqlscore.features.account.buying_groups``; give lead ids alone to resample leads)."""
 
     def __init__(self, groups: np.ndarray | pd.Series, n_boot: int, seed: int = 0) -> None:
         codes, uniques = pd.factorize(np.asarray(groups, dtype=object))

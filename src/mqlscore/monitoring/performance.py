@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mqlscore.monitoring.intervals import (NAN_INTERVAL, GroupBootstrap, Interval, buying_groups,
+from mqlscore.features.account import buying_groups
+from mqlscore.monitoring.intervals import (NAN_INTERVAL, GroupBootstrap, Interval,
                                            percentile_interval, poisson_rate_interval, ratio_interval)
 
 LOG_LOSS_EPS = 1e-15
@@ -165,7 +166,7 @@ def realised_figures(y: np.ndarray, p: np.ndarray, is_mql: np.ndarray, lead_ids:
     """The realised figures of one set of snapshots given as arrays: label (SQL within the
     horizon), predicted probability, MQL flag and lead id per snapshot (and its account, when
     leads have one); ``days`` the span they were taken over. Intervals resample buying
-    groups (:func:`~mqlscore.monitoring.intervals.buying_groups`)."""
+    groups (:func:`~mqlscore.features.account.buying_groups`)."""
     boot = GroupBootstrap(buying_groups(lead_ids, account_ids), n_boot, seed)
     leads, _ = pd.factorize(np.asarray(lead_ids, dtype=object))
     return figures_on(y, p, is_mql, leads, np.arange(len(np.asarray(y))), boot, days=days, confidence=confidence)

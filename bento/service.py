@@ -26,14 +26,18 @@ from mqlscore.serving.guard import GuardMiddleware  # noqa: E402
 from mqlscore.serving.openapi import OpenAPIDocument  # noqa: E402
 from mqlscore.serving.routes import model_routes  # noqa: E402
 from mqlscore.serving.schemas import LeadIn, ScoreRequest, ScoreResponse  # noqa: E402
-from mqlscore.serving.startup import building, model_tag, start_engine, workers_from_env  # noqa: E402
+from mqlscore.serving.startup import building, model_tag, start_engine, start_store, workers_from_env  # noqa: E402
 
 
 def _engine() -> ScoringEngine:
     return bentoml.get_current_service().engine
 
 
-@bentoml.asgi_app(model_routes(_engine), path="/")
+def _store():  # noqa: ANN202 - the worker's StoreService, or None
+    return bentoml.get_current_service().store
+
+
+@bentoml.asgi_app(model_routes(_engine, _store), path="/")
 @bentoml.service(
     name="mqlscore",
     workers=workers_from_env(),
@@ -49,6 +53,13 @@ class MQLScore:
     def __init__(self) -> None:
         self.engine = start_engine(type(self).bento_model)
         self.batcher = Batcher(self.engine)  # requests queued while busy share one model call
+        self.store = start_store(self.engine)  # the lead store and its scorer (None without --store)
+
+    @bentoml.on_shutdown
+    def close_store(self) -> None:
+        """Stop the store's background work and close it."""
+        if self.store is not None:
+            self.store.stop()
 
     @bentoml.api(route="/score", input_spec=ScoreRequest)
     async def score(self, leads: List[LeadIn], as_of: Optional[str] = None,

@@ -99,8 +99,61 @@ def built(service_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 @pytest.fixture(scope="session")
-def server(built: dict, scored_files: dict[str, Path]):
-    """``mqlscore serve --scores <the CSV>`` on a free port with the test key; stopped at the session's end."""
+def store_file(demo_export: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite lead store loaded (quietly, by ``mqlscore.store.load_dataset``) with the
+    export's 400 most recently created leads, their buying groups' other leads, and
+    their activities and outcomes."""
+    from support import recent_slice
+
+    from mqlscore.store import LeadStore, load_dataset
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('lead-store') / 'leads.db'}"
+    store = LeadStore(url)
+    load_dataset(store, recent_slice(demo_export, 400))
+    store.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def server(built: dict, scored_files: dict[str, Path], store_file: str):
+    """``mqlscore serve --scores <the CSV> --store <store_file> --clock-from export`` on a
+    free port with the test key; stopped at the session's end."""
     from support import KEY, serve
 
-    yield from serve(built, KEY, ("--scores", str(scored_files["csv"])))
+    yield from serve(built, KEY, ("--scores", str(scored_files["csv"]), "--store", store_file,
+                                  "--clock-from", "export"))
+
+
+# ---------------------------------------------------------------------------
+# A real PostgreSQL server on 127.0.0.1, started once per session when a test
+# asks for it (support.postgres_server), and a fresh database per test.
+# ---------------------------------------------------------------------------
+
+REQUIRE_POSTGRES_ENV = "MQLSCORE_REQUIRE_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a throwaway PostgreSQL server (user ``postgres``, trust authentication), stopped
+    and deleted at the session's end. Skips with the reason when PostgreSQL cannot start here,
+    or fails when ``MQLSCORE_REQUIRE_POSTGRES=1`` (``make test`` sets it when PostgreSQL is installed)."""
+    from contextlib import ExitStack
+
+    from support import PostgresUnavailable, postgres_server
+
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except PostgresUnavailable as exc:
+            if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+                pytest.fail(f"PostgreSQL cannot start here ({REQUIRE_POSTGRES_ENV}=1): {exc}", pytrace=False)
+            pytest.skip(f"PostgreSQL cannot start here: {exc}")
+        yield url
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> str:
+    """URL of a new, empty database of its own on the session's PostgreSQL server."""
+    from support import fresh_database
+
+    return fresh_database(postgres_url)

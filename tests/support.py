@@ -353,3 +353,173 @@ def serve(built: dict[str, Any], key: str, extra_args: tuple[str, ...] = ()) -> 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# A throwaway PostgreSQL cluster on 127.0.0.1 for the database tests.
+# ---------------------------------------------------------------------------
+
+PG_START_SECONDS = 60
+
+
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL cannot run here; the message says why (with the end of the server's log)."""
+
+
+def _postgres_bin_dir() -> Path:
+    """The folder holding ``initdb`` and ``pg_ctl``: PATH first, then Debian's
+    ``/usr/lib/postgresql/<version>/bin`` (newest version first)."""
+    import shutil
+
+    candidates = [Path(found).parent for found in (shutil.which("initdb"), shutil.which("pg_ctl")) if found]
+
+    def version(folder: Path) -> tuple[int, ...]:
+        return tuple(int(p) for p in folder.parent.name.split(".") if p.isdigit())
+
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    for folder in candidates:
+        if all(os.access(folder / tool, os.X_OK) for tool in ("initdb", "pg_ctl")):
+            return folder
+    raise PostgresUnavailable("no initdb and pg_ctl on PATH or in /usr/lib/postgresql/*/bin "
+                              "(Debian: apt-get install postgresql)")
+
+
+def _tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster on 127.0.0.1 and a free port, yield its URL
+    (``postgresql://postgres@127.0.0.1:PORT/postgres``, trust authentication), then stop it
+    and delete its files. Raises ``PostgresUnavailable`` with the reason when the binaries
+    are missing or the server does not start.
+
+    initdb refuses to run as root, so as root the cluster lives in a temporary folder owned
+    by the ``postgres`` user and initdb/pg_ctl run as that user."""
+    import pwd
+    import shutil
+    import tempfile
+
+    import psycopg
+
+    bin_dir = _postgres_bin_dir()
+    run_as: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise PostgresUnavailable("running as root and there is no 'postgres' user to run initdb as") from None
+        # Drop root's supplementary groups too, not only its uid and gid.
+        run_as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+    # A short path: the Unix socket (DIR/.s.PGSQL.PORT) must fit in about 100 bytes.
+    root = Path(tempfile.mkdtemp(prefix="mqpg-", dir="/tmp" if run_as else None))
+    data, log = root / "data", root / "log"
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+    if run_as:
+        os.chown(root, run_as["user"], run_as["group"])
+        env.update(HOME=str(root), USER="postgres", LOGNAME="postgres")
+
+    def pg(*args: str, timeout: float = PG_START_SECONDS + 30) -> subprocess.CompletedProcess[str]:
+        # cwd inside the cluster's folder: the postgres user may not be allowed into ours.
+        return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=timeout, check=False, **run_as)
+
+    def stop() -> None:
+        if not (data / "postmaster.pid").exists():
+            return
+        if pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop", timeout=60).returncode != 0:
+            pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop", timeout=60)
+
+    try:
+        done = pg("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
+        for attempt in range(3):
+            # The free port can be taken by another process before the server binds it: try another.
+            port = free_port()
+            log.unlink(missing_ok=True)
+            options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on"
+            done = pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", str(PG_START_SECONDS),
+                      "start")
+            if done.returncode == 0 or "could not bind" not in _tail(log) or attempt == 2:
+                break
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"pg_ctl start failed ({done.returncode}): {(done.stdout + done.stderr)[-500:]}"
+                                      f"\nserver log:\n{_tail(log)}")
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        deadline, error = time.monotonic() + PG_START_SECONDS, None
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(url, connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                break
+            except psycopg.OperationalError as exc:
+                error = exc
+                time.sleep(0.2)
+        else:
+            raise PostgresUnavailable(f"no connection to {url} within {PG_START_SECONDS} s ({error})"
+                                      f"\nserver log:\n{_tail(log)}")
+        yield url
+    finally:
+        try:
+            stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(url: str) -> str:
+    """Create a new, uniquely named, empty database on the server at ``url`` and return
+    its URL (same server and user), so tests sharing one server stay isolated."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    # CREATE DATABASE cannot run inside a transaction.
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def recent_slice(export: Path, n_leads: int) -> Any:
+    """The export's ``n_leads`` most recently created leads with their accounts' other
+    leads, and all their activities and outcomes, as a validated ``Dataset``."""
+    from dataclasses import replace
+
+    data = load_folder(export)
+    recent = data.leads.nlargest(n_leads, "created_at")
+    accounts = set(recent["account_id"].dropna())
+    keep = data.leads["lead_id"].isin(recent["lead_id"]) | data.leads["account_id"].isin(accounts)
+    ids = set(data.leads.loc[keep, "lead_id"])
+    return replace(data, leads=data.leads[keep].reset_index(drop=True),
+                   activities=data.activities[data.activities["lead_id"].isin(ids)].reset_index(drop=True),
+                   outcomes=data.outcomes[data.outcomes["lead_id"].isin(ids)].reset_index(drop=True))
+
+
+def event_batches(n_batches: int, size: int, account: str = "ACC-SHARED", prefix: str = "w") -> list[list[dict]]:
+    """Deterministic batches of lead and activity events, all for leads of one account
+    (``prefix`` keeps two writers' event and lead ids apart)."""
+    rng = np.random.default_rng(abs(hash(prefix)) % 2**32)
+    kinds = ("page_view", "email_open", "webinar_attended", "demo_request", "content_download")
+    batches, lead_no = [], 0
+    for b in range(n_batches):
+        batch = []
+        for k in range(size):
+            if k % 5 == 0:
+                lead_no += 1
+                batch.append({"event_id": f"{prefix}-lead-{lead_no}", "kind": "lead", "lead_id": f"{prefix}-L{lead_no}",
+                              "created_at": "2026-08-01T00:00:00Z", "account_id": account, "org_type": "health_system",
+                              "job_title": "CISO"})
+            else:
+                batch.append({"event_id": f"{prefix}-{b}-{k}", "kind": "activity",
+                              "lead_id": f"{prefix}-L{max(1, lead_no - int(rng.integers(0, 3)))}",
+                              "occurred_at": f"2026-09-{1 + k % 28:02d}T{k % 24:02d}:00:00Z",
+                              "activity_type": kinds[int(rng.integers(0, len(kinds)))], "detail": "/pricing"})
+        batches.append(batch)
+    return batches

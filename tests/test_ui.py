@@ -61,9 +61,10 @@ def engine(service_store: Path):
 
 
 def _app(engine, key: str | None, store: Path | None = None, clock: Clock | None = None,
-         address: str = "testclient"):
+         address: str = "testclient", lead_store=None):
     """The guard and the lead card's routes, as one worker of the service: its sessions
-    kept in the SQLite file ``store`` (shared by every "worker" given the same file)."""
+    kept in the SQLite file ``store`` (shared by every "worker" given the same file),
+    its lead store ``lead_store`` (a ``StoreService``; None: none)."""
     from starlette.testclient import TestClient
 
     from mqlscore.serving.auth import ApiKeyAuth
@@ -75,7 +76,8 @@ def _app(engine, key: str | None, store: Path | None = None, clock: Clock | None
     sessions = None
     if key and store is not None:
         sessions = LeadCardSessions(auth.key, SessionStore(store), clock=clock or Clock())
-    guard = GuardMiddleware(model_routes(lambda: engine), auth=auth, config=engine.config, sessions=sessions)
+    guard = GuardMiddleware(model_routes(lambda: engine, lambda: lead_store), auth=auth, config=engine.config,
+                            sessions=sessions)
     return TestClient(guard, follow_redirects=False, client=(address, 50000))
 
 
@@ -642,3 +644,73 @@ def test_scores_file_reader_keeps_lead_ids_as_written() -> None:
     frame = read_scores(data)
     assert frame["lead_id"].tolist() == ["007", "NA"] and frame["is_mql"].tolist() == [True, False]
     assert read_scores(io.BytesIO(data).getvalue())["score"].tolist() == [50.0, 10.0]
+
+
+# ---------------------------------------------------------------------------
+# Stored leads: the view's elements, and the routes it reads as the page calls them
+# ---------------------------------------------------------------------------
+
+STORED_VIEW_IDS = ("tab-stored", "panel-stored", "stored-search", "stored-mql", "stored-leads", "stored-prev",
+                   "stored-next", "stored-range", "stored-empty", "stored-none", "stored-error")
+
+
+def test_page_has_the_stored_leads_view(ui) -> None:
+    _sign_in(ui)
+    page = ui.get("/ui").text
+    for name in STORED_VIEW_IDS:
+        assert f'id="{name}"' in page, name
+    assert 'role="tab" id="tab-stored" aria-controls="panel-stored"' in page
+    assert 'id="stored-mql"' in page.split('<label class="toggle">')[1].split("</label>")[0]  # labelled "MQLs only"
+    js = ui.get(page.split('src="')[1].split('"')[0]).text
+    # The view's data goes in as text: the timeline is drawn with DOM calls, never markup.
+    assert ".innerHTML" not in js and "insertAdjacentHTML" not in js and "outerHTML" not in js
+    assert "document.write" not in js and "DOMParser" not in js
+
+
+def test_stored_routes_answer_the_signed_in_page_or_say_there_is_no_store(engine, store, clock, demo_export,
+                                                                          tmp_path: Path) -> None:
+    from support import recent_slice
+
+    from mqlscore.serving.store_service import StoreService
+    from mqlscore.store import LeadStore, export_clock_start, load_dataset
+    from mqlscore.store.clock import ManualClock
+
+    url = f"sqlite:///{tmp_path / 'leads.db'}"
+    loader = LeadStore(url)
+    load_dataset(loader, recent_slice(demo_export, 40))
+    start = export_clock_start(loader)  # `serve --clock-from export`
+    loader.close()
+    service = StoreService.open(engine, url, clock=ManualClock(start))
+    service.scorer.process_model_change()  # what the worker's scorer does in the background
+    service.scorer.tick()
+    try:
+        with _app(engine, KEY, store, clock, lead_store=service) as page:
+            assert page.get("/ui/api/stored").status_code == 401  # signed out
+            _sign_in(page)
+            listed = page.get("/ui/api/stored", params={"mql": "1", "limit": "5"})
+            assert listed.status_code == 200, listed.text
+            body = listed.json()
+            assert set(body) == {"leads", "total", "offset", "now"} and 0 < len(body["leads"]) <= 5
+            assert all(row["is_mql"] for row in body["leads"])
+            lead_id = body["leads"][0]["lead_id"]
+            found = page.get("/ui/api/stored", params={"q": lead_id}).json()
+            assert [row["lead_id"] for row in found["leads"]] == [lead_id]
+            drawn = page.get(f"/ui/api/stored/{lead_id}/timeline")
+            assert drawn.status_code == 200, drawn.text
+            timeline = drawn.json()
+            # What the page's timeline reads.
+            assert {"points", "events", "now", "threshold_score", "lead", "handoffs"} <= set(timeline)
+            assert {p["ahead"] for p in timeline["points"]} == {False, True}
+            assert timeline["lead"]["lead_id"] == lead_id and timeline["lead"]["is_mql"] is True
+            assert isinstance(timeline["threshold_score"], float) and timeline["lead"]["reasons"]
+            missing = page.get("/ui/api/stored/not-a-stored-lead/timeline")
+            assert missing.status_code == 404 and missing.json()["problems"][0]["field"] == "lead_id"
+    finally:
+        service.stop()
+    with _app(engine, KEY, store, clock) as without:
+        _sign_in(without)
+        for path in ("/ui/api/stored", "/ui/api/stored/L1/timeline"):
+            r = without.get(path)
+            # The page shows its explanation on exactly this: a 404 naming the field "store".
+            assert r.status_code == 404 and set(r.json()) == {"error", "request_id", "problems"}, path
+            assert r.json()["problems"][0]["field"] == "store"

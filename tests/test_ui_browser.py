@@ -304,3 +304,126 @@ def test_the_bento_ships_the_page(built: dict[str, Any]) -> None:
     (root,) = [p.parent for p in (built["home"] / "bentos" / "mqlscore-service").glob("*/bento.yaml")]
     for name in ("leadcard.html", "leadcard.css", "leadcard.js"):
         assert (root / "src" / "mqlscore" / "static" / name).is_file(), name
+
+
+# ---------------------------------------------------------------------------
+# Stored leads (the server runs with --store and --clock-from export)
+# ---------------------------------------------------------------------------
+
+
+def _day(iso: str) -> str:
+    """A day as the page writes it (UTC): ``28 Nov 2026``."""
+    ts = pd.Timestamp(iso).tz_convert("UTC")
+    return f"{ts.day} {ts:%b} {ts.year}"
+
+
+def _stored_mqls(server) -> list[dict[str, Any]]:
+    """The store's MQLs once the server's scorer has given the stored leads their states
+    (it does so in the background after start)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        r = httpx.get(f"{server['url']}/ui/api/stored", params={"mql": "1", "limit": "50"},
+                      headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        if r.json()["leads"]:
+            return r.json()["leads"]
+        assert time.monotonic() < deadline, "the server's scorer listed no MQL within 60 s"
+        time.sleep(1)
+
+
+def test_a_stored_mqls_card_draws_its_score_timeline(page, server) -> None:
+    mqls = _stored_mqls(server)
+    assert all(row["is_mql"] for row in mqls)
+    fading = [row for row in mqls if row["mql_until"]]
+    assert fading, "no stored MQL fades within the look-ahead"
+    lead_id = fading[0]["lead_id"]
+    auth = {"Authorization": f"Bearer {KEY}"}
+
+    page.click("#tab-stored")
+    expect(page.locator("#stored-range")).to_contain_text("stored lead")
+    page.check("#stored-mql")
+    expect(page.locator("#stored-range")).to_have_text(re.compile(r"^1\u2013\d+ of [\d,]+ MQLs?$"))
+    assert set(page.locator("#stored-leads tbody tr").evaluate_all("rs => rs.map(r => r.dataset.mql)")) == {"true"}
+    # Caller text in the search box stays text.
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    page.fill("#stored-search", hostile)
+    expect(page.locator("#stored-empty")).to_have_text(f"No stored lead has the lead id or account id \u201c{hostile}\u201d "
+                                                      "among the MQLs.")
+    assert page.locator("#panel-stored img").count() == 0 and page.evaluate("() => window.__pwned") is None
+    page.fill("#stored-search", lead_id)
+    row = page.locator(f'#stored-leads tbody tr[data-lead-id="{lead_id}"]')
+    expect(row).to_have_count(1)
+    row.click()
+    page.wait_for_selector(f'[data-testid=lead-card][data-lead-id="{lead_id}"] #timeline')
+
+    expected = httpx.get(f"{server['url']}/leads/{lead_id}", headers=auth, timeout=60).json()
+    drawn = httpx.get(f"{server['url']}/ui/api/stored/{lead_id}/timeline", headers=auth, timeout=60).json()
+    assert expected["is_mql"] and expected["mql_until"] and expected["state"] == "open"
+    card = page.locator("[data-testid=lead-card]")
+    assert card.locator("#card-lead-id").inner_text() == lead_id
+    assert card.locator("#card-mql").inner_text() == "Yes" and card.locator("#card-tier").inner_text() == expected["tier"]
+    assert abs(float(card.locator("#card-score").inner_text()) - expected["score"]) <= 0.1
+    assert [t for t in card.locator("#card-reasons .text").all_inner_texts()] == [r["text"] for r in expected["reasons"]]
+
+    svg = card.locator("svg#timeline")
+    events = svg.locator("g.tl-event")
+    assert drawn["events"]
+    toggle = card.locator("#tl-range")
+    if toggle.count():  # a history over 90 days: the last 90 first, the whole of it on demand
+        shown_from = pd.Timestamp(svg.get_attribute("data-from"))
+        assert events.count() == sum(pd.Timestamp(e["at"]) >= shown_from for e in drawn["events"])
+        assert toggle.inner_text().startswith("Show the whole history")
+        toggle.click()
+        expect(toggle).to_have_text("Show the last 90 days")
+    assert svg.get_attribute("role") == "img"
+    label = svg.get_attribute("aria-label")
+    assert lead_id in label and "MQL threshold" in label and _day(expected["mql_until"]) in label
+    threshold = svg.locator("line.tl-threshold")
+    expect(threshold).to_have_count(1)
+    assert threshold.get_attribute("y1") == threshold.get_attribute("y2")
+    assert float(threshold.get_attribute("data-score")) == pytest.approx(drawn["threshold_score"])
+    assert svg.locator(".tl-threshold-label").text_content().startswith("MQL threshold")
+    past, ahead = svg.locator("path.tl-past"), svg.locator("path.tl-ahead")
+    expect(past).to_have_count(1)
+    expect(ahead).to_have_count(1)
+    assert past.get_attribute("stroke-dasharray") is None and ahead.get_attribute("stroke-dasharray")
+    assert int(past.get_attribute("data-points")) == sum(not p["ahead"] for p in drawn["points"]) > 1
+    assert int(ahead.get_attribute("data-points")) == sum(p["ahead"] for p in drawn["points"]) > 1
+    assert events.count() == len(drawn["events"])
+    first = drawn["events"][0]
+    tip = events.first.locator("title").text_content()
+    assert first["kind"].replace("_", " ").lower() in tip.lower() and first["at"][:10] in tip
+    expect(svg.locator("line.tl-now")).to_have_count(1)
+    expect(svg.locator("g.tl-until")).to_have_count(1)
+    assert card.locator("#tl-until").inner_text() == (f"Falls below the MQL threshold on {_day(expected['mql_until'])} "
+                                                      "if nothing else happens")
+    if expected["mql_since"]:
+        assert card.locator("#tl-since").inner_text() == f"MQL since {_day(expected['mql_since'])}"
+    # The hand-offs under it: one line each, the direction in words, not only in colour.
+    if drawn["handoffs"]:
+        items = card.locator("#handoffs li")
+        assert items.count() == len(drawn["handoffs"])
+        assert all(t.startswith(("\u25b2 Up", "\u25bc Down")) for t in items.locator(".dir").all_inner_texts())
+    else:
+        expect(card.locator("#handoffs-none")).to_be_visible()
+    if toggle.count():
+        toggle.click()
+        expect(toggle).to_contain_text("whole history")
+    (REPO / "reports" / "screenshots").mkdir(parents=True, exist_ok=True)
+    card.screenshot(path=str(REPO / "reports" / "screenshots" / "lead-card-timeline.png"))
+
+
+def test_the_stored_leads_view_explains_a_service_without_a_store(page) -> None:
+    from mqlscore.serving.errors import FieldProblem, RequestRejected
+    from mqlscore.serving.store_routes import NO_STORE
+
+    # The service's own 404 for a service without a store, answered to the page.
+    body = RequestRejected(404, "no lead store", [FieldProblem("store", NO_STORE)]).body("test")
+    page.route(re.compile(r"/ui/api/stored\?"), lambda route: route.fulfill(status=404, json=body))
+    page.click("#tab-stored")
+    note = page.locator("#stored-none")
+    expect(note).to_be_visible()
+    assert "keeps no lead store" in note.inner_text() and "mqlscore serve --store URL" in note.inner_text()
+    assert page.locator("#stored-view").is_hidden() and page.locator("#stored-error").is_hidden()

@@ -635,8 +635,16 @@ def serve(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings file (overrides service limits)."),
     scores: Optional[Path] = typer.Option(None, "--scores", help="A scored file (from 'mqlscore score') that the "
                                           "lead card at /ui lists at start."),
+    store: Optional[str] = typer.Option(None, "--store", help="Lead store URL (sqlite:///PATH or postgresql://...): "
+                                        "POST /events, GET /leads/{id}, GET /handoffs (default: MQLSCORE_STORE)."),
+    clock_from: Optional[str] = typer.Option(None, "--clock-from", help="Run the store's clock from this moment "
+                                             "(ISO-8601), or 'export': the as-of time of the export last loaded "
+                                             "into the store (replaying a demo export)."),
+    webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each MQL hand-off to this URL, signed with "
+                                          "MQLSCORE_WEBHOOK_SECRET."),
 ) -> None:
-    """Run the scoring service (POST /score, GET /model, the lead card at /ui) until interrupted."""
+    """Run the scoring service (POST /score, GET /model, the lead card at /ui, and with --store the lead store)
+    until interrupted."""
     import os
     import sys
 
@@ -649,6 +657,7 @@ def serve(
     settings = _load_settings(config) if config is not None else None
     scores_file = scores or (Path(os.environ[UI_SCORES_ENV]) if os.environ.get(UI_SCORES_ENV, "").strip() else None)
     try:
+        store_environment = _store_environment(store, clock_from, webhook)
         command = serve_command(bento, host, port, dev, settings)
         if scores_file is not None:  # a bad file stops the start, not the first page view
             scores_file = scores_file.expanduser().resolve()
@@ -675,7 +684,104 @@ def serve(
         env[API_KEY_FILE_ENV] = str(Path(env[API_KEY_FILE_ENV]).expanduser().resolve())
     if scores_file is not None:  # likewise the scored file
         env[UI_SCORES_ENV] = str(scores_file)
+    env.update(store_environment)
     os.execve(command[0], command, env)
+
+
+def _store_environment(url: Optional[str], clock_from: Optional[str], webhook: Optional[str]) -> dict[str, str]:
+    """The server's lead-store variables from serve's options, checked before the server starts
+    (a SQLite path made absolute: the server runs from the bento's folder)."""
+    import os
+
+    from mqlscore.serving.errors import StartupError
+    from mqlscore.serving.store_service import CLOCK_ENV, STORE_ENV, WEBHOOK_ENV
+    from mqlscore.store import LeadStore, clock_from_text, export_clock_start
+    from mqlscore.store.database import SQLITE, StoreUnavailable, dialect_of, redact, sqlite_path
+
+    env: dict[str, str] = {}
+    url = (url or os.environ.get(STORE_ENV, "")).strip()
+    if url:
+        try:
+            if dialect_of(url) == SQLITE:
+                url = "sqlite:///" + str(sqlite_path(url).expanduser().resolve())
+            opened = LeadStore(url)
+            start = export_clock_start(opened) if (clock_from or "").strip().lower() == "export" else clock_from
+            counts = opened.counts()
+            opened.close()
+        except (StoreUnavailable, ValueError, RuntimeError) as exc:
+            raise StartupError(f"lead store {redact(url)}: {exc}") from None
+        env[STORE_ENV] = url
+        _print_plain(f"Lead store {redact(url)}: {counts['leads']:,} leads, {counts['events']:,} events, "
+                     f"{counts['handoffs']:,} hand-offs so far.")
+        if start:
+            clock_from_text(start)  # a bad moment stops the start here
+            env[CLOCK_ENV] = str(start)
+            _print_plain(f"The store's clock starts at {start} and runs in real time.")
+    elif clock_from or webhook:
+        raise StartupError("--clock-from and --webhook need a lead store (--store URL)")
+    if webhook:
+        env[WEBHOOK_ENV] = webhook
+    return env
+
+
+store_app = typer.Typer(help="The lead store behind the service: load an export, see what it holds.",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
+DEFAULT_STORE = "sqlite:///data/store/leads.db"
+
+
+@store_app.command("load")
+def store_load(
+    data: Path = typer.Option(..., "--data", help="Folder holding leads, activities and outcomes (a CRM export)."),
+    store: str = typer.Option(DEFAULT_STORE, "--store", envvar="MQLSCORE_STORE",
+                              help="Lead store URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DB)."),
+    handoffs: bool = typer.Option(False, "--handoffs", help="Hand off the leads that are MQLs when first scored "
+                                  "(default: the export's history was handed off already; they start quietly)."),
+    lenient: bool = typer.Option(False, "--lenient", help="Set invalid rows aside instead of stopping."),
+) -> None:
+    """Backfill the lead store from a CRM export; loading the same export again changes nothing."""
+    from rich.progress import Progress
+
+    from mqlscore.store import LeadStore, load_dataset
+    from mqlscore.store.database import StoreUnavailable, redact
+
+    dataset = _load_dataset(data, None, lenient)
+    _print_report(dataset.report)
+    try:
+        opened = LeadStore(store)
+    except (StoreUnavailable, ValueError, RuntimeError) as exc:
+        _print_plain(f"Cannot open the lead store {redact(store)}: {exc}", style="bold red")
+        raise typer.Exit(1) from None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"Loading {len(dataset.leads):,} leads into {opened.location}", total=len(dataset.leads))
+        loaded = load_dataset(opened, dataset, quiet=not handoffs,
+                              progress=lambda done, total: bar.update(task, completed=done))
+    counts = opened.counts()
+    opened.close()
+    _print_plain(f"Loaded {loaded.leads:,} leads, {loaded.activities:,} activities and {loaded.outcomes:,} outcomes "
+                 f"into {opened.location}: {loaded.accepted:,} new events, {loaded.duplicates:,} already there.")
+    _print_plain(f"The store holds {counts['leads']:,} leads; {counts['waiting']:,} wait to be scored by the "
+                 "service (mqlscore serve --store ...), which hands off MQL crossings from then on.")
+
+
+@store_app.command("status")
+def store_status(
+    store: str = typer.Option(DEFAULT_STORE, "--store", envvar="MQLSCORE_STORE", help="Lead store URL."),
+) -> None:
+    """What the lead store holds: leads, events, MQLs, hand-offs, leads waiting to be scored."""
+    from mqlscore.store import LeadStore
+    from mqlscore.store.database import StoreUnavailable, redact
+
+    try:
+        opened = LeadStore(store)
+    except (StoreUnavailable, ValueError, RuntimeError) as exc:
+        _print_plain(f"Cannot open the lead store {redact(store)}: {exc}", style="bold red")
+        raise typer.Exit(1) from None
+    counts = opened.counts()
+    _print_plain(f"Lead store {opened.location}:")
+    for name, value in counts.items():
+        _print_plain(f"  {name:<11} {value:>12,}")
+    opened.close()
 
 
 def _days_interval(low: float, high: float) -> str:

@@ -385,6 +385,32 @@ class LeadCardConfig(_Section):
                                           "columns once decompressed (Parquet); more: 413.")
 
 
+class StoreConfig(_Section):
+    """The lead store behind the service: events in, scores kept up to date, MQL hand-offs out."""
+
+    url: str = Field("", description="Where the store is: sqlite:///PATH or postgresql://USER@HOST:PORT/DB. "
+                     "Empty: no store (the service scores requests only), unless MQLSCORE_STORE is set.")
+    max_events_per_request: int = Field(1_000, ge=1, description="More events in one POST /events: 422.")
+    max_event_id_chars: int = Field(200, ge=8, description="A longer event_id: 422.")
+    max_extra_fields_per_lead: int = Field(50, ge=0, description="More fields outside the contract on one event.")
+    max_field_name_chars: int = Field(64, ge=1, description="A longer field name on an event: 422.")
+    max_text_chars: int = Field(2_000, ge=16, description="A longer string value on an event: 422.")
+    max_group_leads: int = Field(2_000, ge=1, description="Colleagues read with a lead to score it (its account's "
+                                 "most recently created leads; more are left out of the account features).")
+    lookahead_days: int = Field(365, ge=1, le=3650, description="How far ahead mql_until is looked for: an MQL "
+                                "still above the threshold then has mql_until null.")
+    scan_seconds: float = Field(1.0, gt=0, description="How often each worker looks for changed leads and for "
+                                "MQLs whose decay has run out.")
+    score_batch: int = Field(500, ge=1, description="Changed leads scored together in one model call.")
+    lease_seconds: float = Field(60.0, gt=0, description="How long a worker holds leads it is scoring, or the "
+                                 "webhook, before another may take over (a killed worker's work is picked up).")
+    webhook_url: str = Field("", description="POST each hand-off here (JSON, signed with HMAC-SHA256 in "
+                             "X-MQLScore-Signature); empty: no webhook. The secret comes from "
+                             "MQLSCORE_WEBHOOK_SECRET.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_max_backoff_seconds: float = Field(300.0, gt=0, description="Retries wait 1 s, 2 s, 4 s, ... up to this.")
+
+
 class ServiceConfig(_Section):
     """How the scoring service (``mqlscore build`` / ``mqlscore serve``) bounds and runs requests."""
 
@@ -409,6 +435,7 @@ class ServiceConfig(_Section):
                             description="Name of the bento and of its model in the BentoML store (not "
                             "\"mqlscore\": `bentoml serve mqlscore:TAG` would import the package of that name).")
     lead_card: LeadCardConfig = LeadCardConfig()
+    store: StoreConfig = StoreConfig()
 
 
 class Settings(_Section):

@@ -75,6 +75,14 @@ PERSONAL_NAMES = PERSONAL_COLUMNS | frozenset({
     "postal_code", "ip_address", "company_name", "owner", "owner_id", "lead_owner",
 })
 
+# What the lead store keeps in place of the personal columns a feature reads: the
+# facts derived from them (``mqlscore.features.fit.minimise_leads``). The leading
+# ``_`` keeps them from ever being read as a CRM's own extra columns.
+DERIVED_LEAD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "job_title": ("_persona", "_seniority", "_committee_role"),
+    "email": ("_free_mail",),
+}
+
 
 # ---------------------------------------------------------------------------
 # Columns of the contract

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mqlscore.contract.schema import LEAD_COLUMNS, PERSONAL_COLUMNS, PERSONAL_NAMES
+from mqlscore.contract.schema import DERIVED_LEAD_COLUMNS, LEAD_COLUMNS, PERSONAL_COLUMNS, PERSONAL_NAMES
 
 FREE_MAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "outlook.com", "hotmail.com",
@@ -127,11 +127,9 @@ def stripped_text(values: pd.Series | np.ndarray) -> np.ndarray:
 def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
     """Static fit facts per lead, one array per fact in the leads' order (raw
     categorical values as object arrays; vocabularies are applied later)."""
-    from mqlscore.features.titles import title_labels
-
     none = np.full(len(leads), None, dtype=object)
     col = lambda name: leads[name] if name in leads else pd.Series(none, index=leads.index)  # noqa: E731
-    titles = title_labels(col("job_title"))
+    titles = _title_facts(leads, col)
     org = _clean_text(col("org_type"))
     employees = pd.to_numeric(col("employee_count"), errors="coerce").to_numpy(float)
     employer = org == "employer"
@@ -147,9 +145,53 @@ def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
         "employer_500_plus": employer_500,
         "geography": geography(col("country"), col("state")),
         "ehr_vendor": _clean_text(col("ehr_vendor")),
-        "free_mail": free_mail_flag(col("email")),
+        "free_mail": _free_mail_facts(leads, col),
         "lead_source": _clean_text(col("lead_source")),
     }
+
+
+_TITLE_FACTS = dict(zip(("persona", "seniority", "committee_role"), DERIVED_LEAD_COLUMNS["job_title"]))
+_FREE_MAIL = DERIVED_LEAD_COLUMNS["email"][0]
+
+
+def _title_facts(leads: pd.DataFrame, col: Callable[[str], pd.Series]) -> dict[str, np.ndarray]:
+    """Persona, seniority and committee role from the raw title, or, for minimised
+    leads (no title column), the facts derived from it when they were stored."""
+    from mqlscore.features.titles import title_labels
+
+    labels = title_labels(col("job_title"))
+    if "job_title" in leads or not any(c in leads for c in _TITLE_FACTS.values()):
+        return labels
+    out = {}
+    for fact, stored in _TITLE_FACTS.items():
+        given = np.asarray(col(stored), dtype=object)
+        out[fact] = np.where(pd.isna(given), labels[fact], given).astype(object)
+    return out
+
+
+def _free_mail_facts(leads: pd.DataFrame, col: Callable[[str], pd.Series]) -> np.ndarray:
+    """The free-mail flag from the address, or the stored flag of a minimised lead."""
+    if "email" not in leads and _FREE_MAIL in leads:
+        return pd.to_numeric(leads[_FREE_MAIL], errors="coerce").to_numpy(float)
+    return free_mail_flag(col("email"))
+
+
+def minimise_leads(leads: pd.DataFrame) -> pd.DataFrame:
+    """The leads as the lead store keeps them: every column whose name reads as
+    personal (:func:`looks_personal`: email, names, job title, phone, address, ...)
+    dropped, and in place of the title and the address the facts the features
+    derive from them (``contract.schema.DERIVED_LEAD_COLUMNS``). The features of a
+    minimised lead equal those of the lead as given (tested); nothing in it names
+    or reaches a person beyond what a score needs."""
+    facts = lead_facts(leads)
+    kept = leads[[c for c in leads.columns if not looks_personal(c) and c not in _DERIVED_NAMES]].copy()
+    for fact, stored in _TITLE_FACTS.items():
+        kept[stored] = facts[fact]
+    kept[_FREE_MAIL] = facts["free_mail"]
+    return kept
+
+
+_DERIVED_NAMES = frozenset(c for columns in DERIVED_LEAD_COLUMNS.values() for c in columns)
 
 
 def column_key(name: object) -> str:

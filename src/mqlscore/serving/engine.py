@@ -153,6 +153,11 @@ class ScoringEngine:
         context.count(leads=len(leads), activities=request.n_activities, reasons=reasons)
         return self.score_requests([(request, reasons)])[0]
 
+    def score_tables(self, request: RequestTables, reasons: bool = True) -> ScoreResponse:
+        """Score clean tables already through the contract (the lead store's history):
+        the response ``POST /score`` gives for the same leads and activities."""
+        return self.score_requests([(request, reasons)])[0]
+
     def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Score several requests with one model call; each keeps its own as-of time,
         buying groups and errors (a bad request never fails the others)."""

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mqlscore.serving.leadcard import UI_ROUTE_PATHS, UI_STATIC_PREFIX
+from mqlscore.serving.store_routes import STORE_ROUTE_PATHS, STORE_ROUTE_TEMPLATES
 
 OTHER = "other"  # every path that is not one of the service's routes
 API_ROUTES = ("/score",)  # BentoML's API routes (bento/service.py); the worker's own list is added at run time
@@ -29,8 +30,8 @@ BENTOML_ROUTES = ("/", "/healthz", "/livez", "/readyz", "/metrics", "/schema.jso
 SERVICE_ROUTES = ("/model",)
 # Folders served file by file: one label each, whatever the file.
 PREFIX_ROUTES = {UI_STATIC_PREFIX: UI_STATIC_PREFIX + "{name}", "/static_content/": "/static_content/{path}",
-                 "/assets/": "/assets/{path}"}
-_EXACT = frozenset((*API_ROUTES, *BENTOML_ROUTES, *SERVICE_ROUTES, *UI_ROUTE_PATHS))
+                 "/assets/": "/assets/{path}", **STORE_ROUTE_TEMPLATES}
+_EXACT = frozenset((*API_ROUTES, *BENTOML_ROUTES, *SERVICE_ROUTES, *UI_ROUTE_PATHS, *STORE_ROUTE_PATHS))
 _REAL_PATH = "mqlscore.real_path"  # where the metrics wrapper keeps the path for the app inside
 
 

@@ -1,4 +1,4 @@
-"""The routes mounted beside BentoML's API: ``GET /model`` and the lead card."""
+"""The routes mounted beside BentoML's API: ``GET /model``, the lead card and the lead store."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from typing import Any
 
 from mqlscore.serving.engine import ScoringEngine
 from mqlscore.serving.leadcard import ui_routes
+from mqlscore.serving.store_routes import store_routes
+from mqlscore.serving.store_service import StoreService
 
 
-def model_routes(get_engine: Callable[[], ScoringEngine]) -> Any:
-    """A small Starlette app answering ``GET /model`` and the lead card under ``/ui``,
-    mounted beside the API (``get_engine`` returns the worker's loaded engine)."""
+def model_routes(get_engine: Callable[[], ScoringEngine],
+                 get_store: Callable[[], StoreService | None] = lambda: None) -> Any:
+    """A small Starlette app answering ``GET /model``, the lead card under ``/ui`` and
+    the lead store's routes, mounted beside the API (``get_engine`` returns the
+    worker's loaded engine, ``get_store`` its lead store or None)."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -19,4 +23,5 @@ def model_routes(get_engine: Callable[[], ScoringEngine]) -> Any:
     async def model_view(_request: Any) -> Any:
         return JSONResponse(get_engine().info())
 
-    return Starlette(routes=[Route("/model", model_view, methods=["GET"]), *ui_routes(get_engine)])
+    return Starlette(routes=[Route("/model", model_view, methods=["GET"]), *store_routes(get_store),
+                             *ui_routes(get_engine)])

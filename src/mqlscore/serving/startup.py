@@ -143,3 +143,23 @@ def start_engine(model_ref: Any) -> ScoringEngine:
                 engine.config.max_body_bytes)
     _ENGINES[key] = engine
     return engine
+
+
+def start_store(engine: ScoringEngine) -> Any:
+    """The worker's lead store with its scorer running (``MQLSCORE_STORE`` or
+    ``service.store.url``), or None when the service runs without one. A store that
+    cannot be opened stops the worker with StartupError."""
+    from mqlscore.serving.store_service import StoreService, store_url
+    from mqlscore.store.database import StoreUnavailable, redact
+
+    url = store_url(engine.config.store)
+    if not url:
+        return None
+    try:
+        service = StoreService.open(engine, url).start()
+    except (StoreUnavailable, ValueError, RuntimeError) as exc:
+        raise StartupError(f"cannot open the lead store {redact(url)}: {exc}") from None
+    logger.info("lead store %s (clock %r); scoring changed leads every %.1f s%s", service.store.location,
+                service.clock, service.config.scan_seconds,
+                "; webhook on" if service.config.webhook_url.strip() else "")
+    return service

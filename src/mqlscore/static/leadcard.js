@@ -54,11 +54,28 @@
     return Number(n).toLocaleString("en-US");
   }
 
+  // An ISO time as epoch milliseconds (NaN when unreadable). The service writes
+  // microseconds; Date.parse is only specified for milliseconds, so extra digits go.
+  function ms(text) {
+    if (typeof text !== "string") return NaN;
+    return Date.parse(text.replace(/(\.\d{3})\d+/, "$1"));
+  }
+
   function when(text) {
     if (!text) return "";
-    const d = new Date(text);
-    if (Number.isNaN(d.getTime())) return String(text);
-    return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const t = ms(text);
+    if (Number.isNaN(t)) return String(text);
+    return new Date(t).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // A day as a person says it, in UTC like every time on the page: "28 Nov 2026".
+  function day(text) {
+    const t = typeof text === "number" ? text : ms(text);
+    if (Number.isNaN(t)) return String(text || "");
+    const d = new Date(t);
+    return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + " " + d.getUTCFullYear();
   }
 
   function short(text, max) {
@@ -247,6 +264,327 @@
     }
   }
 
+  // ---------------------------------------------------------------- stored leads
+  // The service's lead store (`mqlscore serve --store`): a page of stored leads at a
+  // time (MQLs first, by score), and for the lead picked its card, its score through
+  // time and its hand-offs. Lead and account ids are whatever callers sent: they are
+  // written with textContent and attributes only, like everything else here.
+  const stored = { q: "", mql: false, offset: 0, selected: null, seq: 0, cardSeq: 0 };
+
+  function noStore(err) {
+    const problems = (err.body && err.body.problems) || [];
+    return err.status === 404 && problems.some((p) => p.field === "store");
+  }
+
+  async function refreshStored() {
+    const seq = ++stored.seq;  // a slow answer for an older search must not overwrite a newer one
+    const query = new URLSearchParams({ q: stored.q, offset: stored.offset, limit: PAGE });
+    if (stored.mql) query.set("mql", "1");
+    let page;
+    try {
+      page = await api("GET", "/ui/api/stored?" + query.toString());
+    } catch (e) {
+      if (seq !== stored.seq) return;
+      if (noStore(e)) { showNoStore(); return; }
+      showProblem($("stored-error"), e, "stored");
+      return;
+    }
+    if (seq !== stored.seq) return;
+    if (!page.leads.length && page.total > 0 && stored.offset > 0) {
+      // The list shrank under the page (leads erased, MQLs faded): show its last page.
+      stored.offset = Math.floor((page.total - 1) / PAGE) * PAGE;
+      refreshStored();
+      return;
+    }
+    $("stored-error").hidden = true;
+    renderStored(page);
+  }
+
+  function showNoStore() {
+    $("stored-view").hidden = true;
+    $("tab-stored").setAttribute("data-store", "none");
+    const box = $("stored-none");
+    box.replaceChildren(
+      el("strong", { text: "This service keeps no lead store." }),
+      el("span", { text: " Stored leads, their score over time and their hand-offs show here when the service is "
+        + "started with one: " }),
+      el("code", { text: "mqlscore serve --store URL" }),
+      el("span", { text: ". Scored files and pasted leads work as usual." }));
+    box.hidden = false;
+  }
+
+  function renderStored(page) {
+    $("stored-none").hidden = true;
+    $("stored-view").hidden = false;
+    const body = $("stored-leads").tBodies[0];
+    body.replaceChildren();
+    for (const row of page.leads) {
+      const tr = el("tr", { tabindex: 0, "data-lead-id": row.lead_id, "data-mql": row.is_mql ? "true" : "false",
+        "aria-selected": stored.selected === row.lead_id ? "true" : "false" },
+      el("td", { class: "id", title: row.lead_id, text: row.lead_id }),
+      el("td", { class: "id", title: row.account_id || null, text: row.account_id || "\u2014" }),
+      el("td", { class: "num", text: isNumber(row.score) ? num(row.score) : "" }),
+      el("td", { class: row.is_mql ? "mql-yes" : "mql-no", text: row.is_mql ? "Yes" : "No" }));
+      const open = () => {
+        for (const other of body.rows) other.setAttribute("aria-selected", other === tr ? "true" : "false");
+        openStored(row.lead_id);
+      };
+      tr.addEventListener("click", open);
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); }
+      });
+      body.append(tr);
+    }
+    const empty = $("stored-empty");
+    empty.hidden = page.total > 0;
+    if (stored.q) {
+      empty.textContent = "No stored lead has the lead id or account id \u201c" + stored.q + "\u201d"
+        + (stored.mql ? " among the MQLs." : ".");
+    } else {
+      empty.textContent = stored.mql ? "No stored lead is an MQL right now."
+        : "The store holds no scored lead yet (the service scores stored leads in the background).";
+    }
+    const first = page.total ? page.offset + 1 : 0;
+    const last = page.offset + page.leads.length;
+    $("stored-range").textContent = count(first) + "\u2013" + count(last) + " of " + count(page.total)
+      + (stored.mql ? " MQL" : " stored lead") + (page.total === 1 ? "" : "s");
+    $("stored-prev").disabled = page.offset <= 0;
+    $("stored-next").disabled = last >= page.total;
+  }
+
+  async function openStored(leadId) {
+    const seq = ++stored.cardSeq;
+    stored.selected = leadId;
+    const card = $("card");
+    card.setAttribute("aria-busy", "true");
+    try {
+      const data = await api("GET", "/ui/api/stored/" + encodeURIComponent(leadId) + "/timeline");
+      if (seq !== stored.cardSeq) return;
+      renderCard(data.lead, data.lead.as_of, "from the lead store", storedSections(data));
+    } catch (e) {
+      if (seq !== stored.cardSeq) return;
+      const box = el("div", { class: "problem", role: "alert" });
+      showProblem(box, e, "stored");
+      card.replaceChildren(box);
+    } finally {
+      if (seq === stored.cardSeq) card.removeAttribute("aria-busy");
+    }
+  }
+
+  const STATES = { sql: "Already an SQL: sales has it.", closed: "Closed: disqualified." };
+  const CAUSES = {
+    event: "after new activity or a change to the lead or its account",
+    decay: "its score faded with time",
+    model: "a new model or threshold",
+  };
+
+  function kindLabel(kind) {
+    const text = String(kind).replace(/_/g, " ").trim();
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : "Activity";
+  }
+
+  // The timeline, what it means in words, and the hand-offs: shown under the card's headline.
+  function storedSections(data) {
+    const lead = data.lead || {};
+    const out = [el("h3", { text: "Score over time" }), ...timelineBlock(data)];
+    out.push(el("p", { class: "legend", text: "Solid line: the score so far. Dashed line: how it fades from now if "
+      + "nothing else happens. Ticks along the bottom: the lead\u2019s activities (point at one for its kind and "
+      + "time). Shaded: above the MQL threshold." }));
+    const captions = el("div", { class: "tl-captions" });
+    if (lead.mql_since) {
+      captions.append(el("p", { id: "tl-since", class: "tl-caption", title: when(lead.mql_since),
+        text: "MQL since " + day(lead.mql_since) }));
+    }
+    if (lead.mql_until) {
+      captions.append(el("p", { id: "tl-until", class: "tl-caption warn", title: when(lead.mql_until),
+        text: "Falls below the MQL threshold on " + day(lead.mql_until) + " if nothing else happens" }));
+    } else if (lead.is_mql && lead.state === "open") {
+      captions.append(el("p", { id: "tl-until", class: "tl-caption",
+        text: "Stays above the MQL threshold for as far ahead as the service looks, if nothing else happens" }));
+    } else if (!lead.is_mql && lead.state === "open") {
+      captions.append(el("p", { class: "tl-caption muted", text: "Not an MQL now"
+        + (isNumber(data.threshold_score) ? ": below the MQL threshold (" + num(data.threshold_score) + ")" : "") }));
+    }
+    if (STATES[lead.state]) captions.append(el("p", { class: "tl-caption", id: "tl-state", text: STATES[lead.state] }));
+    out.push(captions);
+
+    out.push(el("h3", { text: "Hand-offs" }));
+    // In the order they happened (the cursor is the order they were recorded in).
+    const handoffs = (Array.isArray(data.handoffs) ? data.handoffs : []).slice()
+      .sort((a, b) => (ms(a.at) - ms(b.at)) || (a.cursor - b.cursor));
+    if (handoffs.length) {
+      const list = el("ol", { class: "handoffs", id: "handoffs" });
+      for (const h of handoffs) {
+        const up = h.direction === "up";
+        list.append(el("li", { "data-direction": up ? "up" : "down" },
+          el("span", { class: "dir " + (up ? "dir-up" : "dir-down"),
+            text: up ? "\u25b2 Up: became an MQL" : "\u25bc Down: no longer an MQL" }),
+          el("span", { class: "cause", text: CAUSES[h.cause] || String(h.cause || "") }),
+          el("span", { class: "muted", text: when(h.at) + (isNumber(h.score) ? " \u00b7 score " + num(h.score) : "") })));
+      }
+      out.push(list);
+    } else {
+      out.push(el("p", { class: "muted", id: "handoffs-none", text: "No hand-off recorded for this lead yet." }));
+    }
+    return out;
+  }
+
+  const RECENT_DAYS = 90;
+  const DAY_MS = 86400000;
+
+  // The chart of the last RECENT_DAYS days (a long history would squeeze the days
+  // that matter, now and ahead, into a sliver), with a button for the whole history.
+  function timelineBlock(data) {
+    const times = (Array.isArray(data.points) ? data.points : []).map((p) => ms(p.at)).filter((t) => !Number.isNaN(t));
+    const now = ms(data.now);
+    const first = times.length ? Math.min(...times) : now;
+    const recent = now - RECENT_DAYS * DAY_MS;
+    const wrap = el("div", { class: "tl-chart" });
+    if (Number.isNaN(now) || !(first < recent)) {
+      wrap.append(scoreTimeline(data, null));
+      return [wrap];
+    }
+    let whole = false;
+    const toggle = el("button", { type: "button", class: "quiet", id: "tl-range", "aria-controls": "timeline" });
+    const draw = () => {
+      wrap.replaceChildren(scoreTimeline(data, whole ? null : recent));
+      toggle.textContent = whole ? "Show the last " + RECENT_DAYS + " days"
+        : "Show the whole history (since " + day(first) + ")";
+    };
+    toggle.addEventListener("click", () => { whole = !whole; draw(); });
+    draw();
+    return [wrap, el("p", { class: "tl-range" }, toggle)];
+  }
+
+  // The score from the lead's creation (or `from`) to now (solid) and, with no new
+  // event, ahead (dashed); the threshold; an orange tick per activity; a "now" line;
+  // the moments it became an MQL and will stop being one. Fixed 0-100 axis: every
+  // lead reads alike.
+  function scoreTimeline(data, from) {
+    const lead = data.lead || {};
+    let points = (Array.isArray(data.points) ? data.points : [])
+      .map((p) => ({ t: ms(p.at), s: p.score, ahead: p.ahead === true }))
+      .filter((p) => !Number.isNaN(p.t) && isNumber(p.s));
+    let events = (Array.isArray(data.events) ? data.events : [])
+      .map((e) => ({ t: ms(e.at), at: e.at, kind: kindLabel(e.kind) }))
+      .filter((e) => !Number.isNaN(e.t));
+    if (from !== null) {
+      // The score at `from` is the last one before it: the line starts there, level.
+      const before = points.filter((p) => p.t < from);
+      points = points.filter((p) => p.t >= from);
+      if (before.length) points.unshift({ t: from, s: before[before.length - 1].s, ahead: false });
+      events = events.filter((e) => e.t >= from);
+    }
+    const now = ms(data.now);
+    const threshold = isNumber(data.threshold_score) ? data.threshold_score : null;
+    const since = ms(lead.mql_since), until = ms(lead.mql_until);
+
+    const W = 760, H = 290, L = 40, R = 16, T = 24, B = 40;
+    const times = points.map((p) => p.t).concat(events.map((e) => e.t), [now, until].filter((t) => !Number.isNaN(t)));
+    let t0 = from !== null ? from : times.length ? Math.min(...times) : 0;
+    let t1 = times.length ? Math.max(...times) : t0;
+    if (!(t1 > t0)) t1 = t0 + DAY_MS;
+    const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+    const y = (v) => T + (1 - Math.min(Math.max(v, 0), 100) / 100) * (H - T - B);
+    const f = (v) => v.toFixed(1);
+
+    const summary = ["Score over time of lead " + lead.lead_id + ": " + num(lead.score) + " now"];
+    if (threshold !== null) summary.push("MQL threshold " + num(threshold));
+    if (lead.mql_since) summary.push("an MQL since " + day(lead.mql_since));
+    if (lead.mql_until) summary.push("falls below the MQL threshold on " + day(lead.mql_until) + " if nothing else happens");
+    summary.push(events.length + (events.length === 1 ? " activity" : " activities") + " marked"
+      + (from !== null ? " since " + day(from) : ""));
+    const svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, id: "timeline", role: "img",
+      "aria-label": summary.join("; ") + ".", "data-from": new Date(t0).toISOString() });
+
+    // The MQL zone, then the grid and the axes.
+    if (threshold !== null) {
+      svg.append(svgEl("rect", { x: L, y: y(100), width: W - L - R, height: f(y(threshold) - y(100)), fill: "#eaf5ee",
+        class: "tl-mql-zone" }));
+    }
+    for (const v of [0, 25, 50, 75, 100]) {
+      svg.append(svgEl("line", { x1: L, x2: W - R, y1: f(y(v)), y2: f(y(v)), stroke: v === 0 ? "#9aa7b6" : "#e3e8ee",
+        "stroke-width": 1 }));
+      svg.append(svgEl("text", { x: L - 6, y: f(y(v) + 4), "font-size": 11, fill: "#5b6878", "text-anchor": "end" },
+        String(v)));
+    }
+    const dayMs = DAY_MS;
+    const spanDays = (t1 - t0) / dayMs;
+    const step = [1, 2, 3, 7, 14, 28, 56, 91, 182, 364].find((d) => spanDays / d <= 7) || 728;
+    for (let t = Math.ceil(t0 / dayMs) * dayMs; t <= t1; t += step * dayMs) {
+      const d = new Date(t);
+      svg.append(svgEl("line", { x1: f(x(t)), x2: f(x(t)), y1: H - B, y2: H - B + 4, stroke: "#9aa7b6" }));
+      svg.append(svgEl("text", { x: f(x(t)), y: H - B + 17, "font-size": 11, fill: "#5b6878", "text-anchor": "middle",
+        class: "tl-tick" }, d.getUTCDate() + " " + MONTHS[d.getUTCMonth()]
+        + (spanDays > 300 || d.getUTCMonth() === 0 ? " " + String(d.getUTCFullYear()).slice(2) : "")));
+    }
+
+    // The activities: ticks up from the time axis, each with its kind and time.
+    const marks = svgEl("g", { class: "tl-events" });
+    for (const e of events) {
+      const mark = svgEl("g", { class: "tl-event", "data-kind": e.kind, "data-at": e.at });
+      mark.append(svgEl("title", {}, e.kind + " \u00b7 " + when(e.at)));
+      mark.append(svgEl("rect", { x: f(x(e.t) - 3), y: H - B - 14, width: 6, height: 14, fill: "transparent" }));
+      mark.append(svgEl("line", { x1: f(x(e.t)), x2: f(x(e.t)), y1: H - B - 10, y2: H - B, stroke: "#c06a00",
+        "stroke-width": 1.5 }));
+      marks.append(mark);
+    }
+    svg.append(marks);
+
+    if (threshold !== null) {
+      svg.append(svgEl("line", { x1: L, x2: W - R, y1: f(y(threshold)), y2: f(y(threshold)), stroke: "#1e7a46",
+        "stroke-width": 1.5, class: "tl-threshold", "data-score": threshold }));
+      svg.append(svgEl("text", { x: L + 6, y: f(y(threshold) - 6), "font-size": 12, "font-weight": 600, fill: "#1e7a46",
+        stroke: "#fff", "stroke-width": 3, "paint-order": "stroke", class: "tl-threshold-label" },
+      "MQL threshold (" + num(threshold) + ")"));
+    }
+
+    // The score: what happened (solid), then what decay alone would do (dashed).
+    const past = points.filter((p) => !p.ahead);
+    const ahead = points.filter((p) => p.ahead);
+    const line = (ps) => ps.map((p, i) => (i ? "L" : "M") + f(x(p.t)) + " " + f(y(p.s))).join(" ");
+    if (past.length) {
+      const path = svgEl("path", { d: line(past), fill: "none", stroke: "#1f5fa8", "stroke-width": 2.5,
+        "stroke-linejoin": "round", class: "tl-past", "data-points": past.length });
+      path.append(svgEl("title", {}, "The score so far"));
+      svg.append(path);
+    }
+    if (ahead.length) {
+      const from = past.length ? [past[past.length - 1]] : [];
+      const path = svgEl("path", { d: line(from.concat(ahead)), fill: "none", stroke: "#1f5fa8", "stroke-width": 2,
+        "stroke-dasharray": "6 5", class: "tl-ahead", "data-points": ahead.length });
+      path.append(svgEl("title", {}, "The score ahead if nothing else happens"));
+      svg.append(path);
+    }
+
+    if (!Number.isNaN(now)) {
+      svg.append(svgEl("line", { x1: f(x(now)), x2: f(x(now)), y1: T - 10, y2: H - B, stroke: "#1d2733",
+        "stroke-width": 1.5, class: "tl-now" }));
+      svg.append(svgEl("text", { x: f(x(now)), y: T - 13, "font-size": 12, "font-weight": 600, fill: "#1d2733",
+        "text-anchor": "middle", class: "tl-now-label" }, "now"));
+    }
+    if (threshold !== null && !Number.isNaN(since) && since >= t0 && since <= t1) {
+      const dot = svgEl("circle", { cx: f(x(since)), cy: f(y(threshold)), r: 4.5, fill: "#1e7a46", class: "tl-since" });
+      dot.append(svgEl("title", {}, "MQL since " + when(lead.mql_since)));
+      svg.append(dot);
+    }
+    if (threshold !== null && !Number.isNaN(until)) {
+      const mark = svgEl("g", { class: "tl-until", "data-at": lead.mql_until });
+      mark.append(svgEl("title", {}, "Falls below the MQL threshold on " + when(lead.mql_until)
+        + " if nothing else happens"));
+      mark.append(svgEl("circle", { cx: f(x(until)), cy: f(y(threshold)), r: 5.5, fill: "#fff", stroke: "#b3261e",
+        "stroke-width": 2.5 }));
+      // Left of the marker, unless that would cross the "now" line and there is room on the right.
+      const labelW = 150, ux = x(until);
+      const start = ux - 9 - labelW < x(now) && ux + 9 + labelW <= W - R;
+      mark.append(svgEl("text", { x: f(ux + (start ? 9 : -9)), y: f(y(threshold) + 18), "font-size": 12,
+        "font-weight": 600, fill: "#b3261e", "text-anchor": start ? "start" : "end", stroke: "#fff", "stroke-width": 3,
+        "paint-order": "stroke" }, "below on " + day(lead.mql_until)));
+      svg.append(mark);
+    }
+    return svg;
+  }
+
   // ---------------------------------------------------------------- pasting
   const EXAMPLE = {
     lead_id: "L-EXAMPLE-1", created_at: "2026-01-05T15:00:00Z", account_id: "ACC-EXAMPLE",
@@ -308,8 +646,11 @@
   }
 
   // ---------------------------------------------------------------- the card
-  function renderCard(lead, asOf, origin) {
+  // `extra`: nodes shown under the headline (a stored lead's timeline and hand-offs).
+  function renderCard(lead, asOf, origin, extra) {
     const card = $("card");
+    if (!extra) stored.cardSeq++;  // a stored lead still loading must not replace this card
+    card.removeAttribute("aria-busy");
     const reasons = Array.isArray(lead.reasons) ? lead.reasons : null;
     const article = el("article", { "data-testid": "lead-card", "data-lead-id": lead.lead_id });
 
@@ -332,6 +673,7 @@
         el("dd", { id: "card-probability", text: isNumber(lead.probability) ? percent(lead.probability) : "\u2014" }))));
     const model = [lead.model_name, lead.model_version ? "v" + lead.model_version : ""].filter(Boolean).join(" ");
     article.append(el("p", { class: "model-line", id: "card-model", text: model ? "Model " + model : "" }));
+    if (extra) article.append(...extra);
 
     const hasPoints = isNumber(lead.base_points) && isNumber(lead.fit_points) && isNumber(lead.intent_points);
     if (hasPoints) {
@@ -459,16 +801,26 @@
 
   // ---------------------------------------------------------------- wiring
   function selectTab(which) {
-    for (const name of ["file", "paste"]) {
+    for (const name of ["file", "paste", "stored"]) {
       const on = name === which;
       $("tab-" + name).setAttribute("aria-selected", on ? "true" : "false");
       $("panel-" + name).hidden = !on;
     }
+    if (which === "stored") refreshStored();  // the store changes as events arrive: a fresh page each time
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     $("tab-file").addEventListener("click", () => selectTab("file"));
     $("tab-paste").addEventListener("click", () => selectTab("paste"));
+    $("tab-stored").addEventListener("click", () => selectTab("stored"));
+    let storedTimer = null;
+    $("stored-search").addEventListener("input", (e) => {
+      clearTimeout(storedTimer);
+      storedTimer = setTimeout(() => { stored.q = e.target.value.trim(); stored.offset = 0; refreshStored(); }, 250);
+    });
+    $("stored-mql").addEventListener("change", (e) => { stored.mql = e.target.checked; stored.offset = 0; refreshStored(); });
+    $("stored-prev").addEventListener("click", () => { stored.offset = Math.max(0, stored.offset - PAGE); refreshStored(); });
+    $("stored-next").addEventListener("click", () => { stored.offset += PAGE; refreshStored(); });
     $("file-input").addEventListener("change", (e) => {
       const file = e.target.files && e.target.files[0];
       if (file) openFile(file);

@@ -1,0 +1,300 @@
+"""The lead store as the service uses it: one per worker process, with its scorer
+(and webhook sender) running in the background.
+
+Chosen by ``MQLSCORE_STORE`` (``mqlscore serve --store URL``) or the settings'
+``service.store.url``; none: the service scores requests only. The service's clock
+is the machine's, or real time shifted to start at ``MQLSCORE_STORE_CLOCK_FROM``
+(``serve --clock-from``, for serving an export as if it were being made now).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import pandas as pd
+
+from mqlscore.config import StoreConfig
+from mqlscore.serving.engine import ScoringEngine, iso_utc
+from mqlscore.serving.errors import FieldProblem, RequestRejected
+from mqlscore.serving.tables import RequestTables
+from mqlscore.store.clock import Clock, clock_from
+from mqlscore.store.events import EventsRejected, check_events, check_shape
+from mqlscore.store.repository import LeadStore, micros, stamp
+from mqlscore.store.scorer import ScorerThread, StoreScorer
+from mqlscore.store.timeline import LeadNotScorable, history, mql_since, mql_until, timeline
+
+STORE_ENV = "MQLSCORE_STORE"
+CLOCK_ENV = "MQLSCORE_STORE_CLOCK_FROM"
+WEBHOOK_ENV = "MQLSCORE_WEBHOOK_URL"
+WEBHOOK_SECRET_ENV = "MQLSCORE_WEBHOOK_SECRET"
+MAX_HANDOFF_PAGE = 1_000
+
+
+def store_url(config: StoreConfig) -> str:
+    """The store the service uses: ``MQLSCORE_STORE``, else the settings' ``url`` (empty: none)."""
+    return os.environ.get(STORE_ENV, "").strip() or config.url.strip()
+
+
+class StoreService:
+    """A worker's lead store, its scorer and its webhook sender."""
+
+    def __init__(self, engine: ScoringEngine, store: LeadStore, clock: Clock, config: StoreConfig) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.scorer = StoreScorer(store, engine.model, clock, config)
+        self.thread: ScorerThread | None = None
+        self.sender: Any = None
+        # Group commit of POST /events (see ingest): the requests waiting, and whether one
+        # of their threads is writing a group now.
+        self._waiting: list[_Pending] = []
+        self._group_lock = threading.Lock()
+        self._writing = False
+
+    @classmethod
+    def open(cls, engine: ScoringEngine, url: str, clock: Clock | None = None,
+             config: StoreConfig | None = None) -> StoreService:
+        """Open (and migrate) the store at ``url``."""
+        config = config or engine.config.store
+        clock = clock or clock_from(os.environ.get(CLOCK_ENV))
+        return cls(engine, LeadStore(url, config), clock, config)
+
+    def start(self) -> StoreService:
+        """Start the background work: scoring changed and decayed leads, and the webhook."""
+        self.thread = ScorerThread(self.scorer, before_first=self.scorer.process_model_change).start()
+        webhook = os.environ.get(WEBHOOK_ENV, "").strip() or self.config.webhook_url.strip()
+        if webhook:
+            from mqlscore.store.webhook import WebhookSender
+
+            self.sender = WebhookSender(self.store, webhook, os.environ.get(WEBHOOK_SECRET_ENV, ""),
+                                        self.config).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the background work and close the store."""
+        if self.thread is not None:
+            self.thread.stop()
+        if self.sender is not None:
+            self.sender.stop()
+        self.store.close()
+
+    # -- events in ----------------------------------------------------------------
+    def ingest(self, events: Any) -> dict[str, Any]:
+        """Check and store a batch (RequestRejected naming each event's problems);
+        ``{"accepted": n, "duplicates": m, "warnings": [...]}`` once durable.
+
+        Group commit: requests that arrive while this worker is writing others wait,
+        then are checked by the contract and written together, in one pass and one
+        transaction (the fixed cost of both is most of a small request's). Each still
+        gets its own answer: its own accepted and duplicate counts, its own warnings
+        (a request with any is checked again alone for their exact wording), and a
+        group the contract refuses is taken again one request at a time, so a bad
+        request fails alone, with its own events' indices."""
+        try:
+            check_shape(events, self.config)
+        except EventsRejected as exc:
+            raise _rejected(exc) from None
+        request = _Pending(events)
+        with self._group_lock:
+            self._waiting.append(request)
+            if not self._writing:
+                self._writing = request.writes = True
+        if not request.writes:
+            request.done.wait()  # answered, or handed the next group to write
+        if request.writes:
+            self._write_next_group()
+        if request.error is not None:
+            raise request.error
+        return request.answer
+
+    def _write_next_group(self) -> None:
+        """Write the requests at the head of the queue (this thread's first), up to
+        ``max_events_per_request`` events, answer them, and hand on to the next waiting."""
+        with self._group_lock:
+            group = [self._waiting.pop(0)]
+            total = len(group[0].events)
+            while self._waiting and total + len(self._waiting[0].events) <= self.config.max_events_per_request:
+                total += len(self._waiting[0].events)
+                group.append(self._waiting.pop(0))
+        try:
+            for request, answer in zip(group, self._write_group([r.events for r in group])):
+                if isinstance(answer, Exception):
+                    request.error = answer
+                else:
+                    request.answer = answer
+        except BaseException as exc:  # the database failed: every request of the group fails with it
+            for request in group:
+                request.error = exc
+            raise
+        finally:
+            with self._group_lock:
+                if self._waiting:
+                    self._waiting[0].writes = True
+                    self._waiting[0].done.set()
+                else:
+                    self._writing = False
+            for request in group[1:]:
+                request.done.set()
+
+    def _write_group(self, requests: list[list[Any]]) -> list[dict[str, Any] | RequestRejected]:
+        """Each request's answer (or refusal), the group checked and written as one batch."""
+        if len(requests) == 1:
+            return [self._write_alone(requests[0])]
+        events = [e for r in requests for e in r]
+        created = self.store.created_of(_lead_ids(events))
+        try:
+            batch = check_events(events, self.config, created)
+        except EventsRejected:
+            return [self._write_alone(r) for r in requests]
+        new = self.store.ingest_new(batch)
+        if new and self.thread is not None:
+            self.thread.wake()
+        starts = [0]
+        for r in requests:
+            starts.append(starts[-1] + len(r))
+        own: list[list[tuple[str, str]]] = [[] for _ in requests]
+        unplaced = False
+        for field, message in batch.warnings:
+            found = _EVENT_INDEX.match(field)
+            if found is None:
+                unplaced = True
+                continue
+            i = int(found.group(1))
+            k = next(k for k in range(len(requests)) if starts[k] <= i < starts[k + 1])
+            own[k].append((f"events[{i - starts[k]}]{found.group(2)}", message))
+        answers: list[dict[str, Any] | RequestRejected] = []
+        for k, r in enumerate(requests):
+            warnings = own[k]
+            if warnings or unplaced:
+                # A warning's wording counts rows of the whole group ("... 'x' 3"): this request's own.
+                try:
+                    warnings = check_events(r, self.config, created).warnings
+                except EventsRejected:
+                    pass
+            accepted = sum(1 for i in range(starts[k], starts[k + 1]) if i in new)
+            answers.append({"accepted": accepted, "duplicates": len(r) - accepted,
+                            "warnings": [{"field": f, "message": m} for f, m in warnings]})
+        return answers
+
+    def _write_alone(self, events: list[Any]) -> dict[str, Any] | RequestRejected:
+        try:
+            batch = check_events(events, self.config, self.store.created_of(_lead_ids(events)))
+        except EventsRejected as exc:
+            return _rejected(exc)
+        accepted, duplicates = self.store.ingest(batch)
+        if accepted and self.thread is not None:
+            self.thread.wake()
+        return {"accepted": accepted, "duplicates": duplicates,
+                "warnings": [{"field": f, "message": m} for f, m in batch.warnings]}
+
+    # -- scores out ------------------------------------------------------------------
+    def lead(self, lead_id: str, as_of: str | None = None) -> dict[str, Any]:
+        """A stored lead's score, as one item of ``POST /score`` given its stored
+        history (its buying group's too), with ``mql_since``, ``mql_until`` and its state."""
+        at = self.engine.resolve_as_of(as_of, self.clock.now())
+        hist = self._history(lead_id, at)
+        response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, at), reasons=True)
+        item = next(s for s in response.scores if s.lead_id == lead_id)
+        since = until = None
+        if item.is_mql and hist.state_at(lead_id, at) == "open":
+            state = self.store.states([lead_id]).get(lead_id)
+            fresh = (as_of is None and state is not None and state.changed == 0 and state.is_mql
+                     and state.model_version == self.scorer.model_key and state.mql_since is not None
+                     and (state.mql_until is None or state.mql_until > micros(at)))
+            if fresh:
+                since, until = stamp(state.mql_since), stamp(state.mql_until)
+            else:
+                since = mql_since(self.engine.model, hist, lead_id, at)
+                until = mql_until(self.engine.model, hist, [lead_id], at, self.config.lookahead_days)[lead_id]
+        return {"as_of": iso_utc(at), **item.model_dump(), "state": hist.state_at(lead_id, at),
+                "mql_since": None if since is None else iso_utc(since),
+                "mql_until": None if until is None else iso_utc(until),
+                "warnings": [{"field": f"{w.table}.{w.column}" if w.column else w.table, "message": w.message}
+                             for w in hist.warnings]}
+
+    def _history(self, lead_id: str, at: pd.Timestamp) -> Any:
+        if not self.store.has_lead(lead_id):
+            raise RequestRejected(404, "no such lead in the store", [FieldProblem(
+                "lead_id", "no lead event with this lead_id has been stored (or it was erased)")])
+        try:
+            hist = history(self.store.group_tables([lead_id]), at)
+        except LeadNotScorable as exc:
+            raise RequestRejected(422, "the lead cannot be scored at as_of", [FieldProblem("as_of", str(exc))]) from None
+        if lead_id not in set(hist.leads["lead_id"]):
+            raise RequestRejected(422, "the lead cannot be scored at as_of", [FieldProblem(
+                "as_of", "the lead was created after as_of")])
+        return hist
+
+    def timeline(self, lead_id: str) -> dict[str, Any]:
+        """The lead card's picture of a stored lead: score through time, events,
+        threshold, and the decay ahead to ``mql_until``."""
+        now = self.clock.now()
+        item = self.lead(lead_id)
+        hist = self._history(lead_id, now)
+        until = pd.Timestamp(item["mql_until"]) if item["mql_until"] else None
+        out = timeline(self.engine.model, hist, lead_id, now, until)
+        out["threshold_score"] = self.engine.info()["threshold"].get("score")
+        out["lead"] = item
+        out["handoffs"] = [_handoff_json(h) for h in self.store.handoffs_of(lead_id)]
+        return out
+
+    def erase(self, lead_id: str) -> bool:
+        """Erase a lead and everything of it; False when the store had nothing of it."""
+        found = self.store.delete_lead(lead_id)
+        if found and self.thread is not None:
+            self.thread.wake()
+        return found
+
+    def handoffs(self, after: int, limit: int) -> dict[str, Any]:
+        """A page of hand-offs after ``after``, in order, and the cursor to ask from next."""
+        items = [_handoff_json(h) for h in self.store.handoffs_after(after, limit)]
+        return {"handoffs": items, "next_cursor": items[-1]["cursor"] if items else after}
+
+    def leads(self, query: str, mql_only: bool, offset: int, limit: int) -> dict[str, Any]:
+        """Stored leads for the lead card's list."""
+        rows, total = self.store.lead_ids(query, mql_only, limit, offset)
+        for row in rows:
+            for key in ("mql_since", "mql_until"):
+                row[key] = None if row[key] is None else iso_utc(stamp(row[key]))
+        return {"leads": rows, "total": total, "offset": offset, "now": iso_utc(self.clock.now())}
+
+    def status(self) -> dict[str, Any]:
+        """The store's counts and the scorer's health (for ``GET /model``)."""
+        return {"location": self.store.location, "counts": self.store.counts(), "clock": repr(self.clock),
+                "scorer_error": None if self.thread is None else self.thread.last_error,
+                "webhook": None if self.sender is None else self.sender.status()}
+
+
+_EVENT_INDEX = re.compile(r"^events\[(\d+)\](.*)$", re.DOTALL)
+
+
+class _Pending:
+    """One ``POST /events`` in the group commit: its events, then its answer or error."""
+
+    __slots__ = ("answer", "done", "error", "events", "writes")
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.done = threading.Event()
+        self.writes = False  # this request's thread writes the next group
+        self.answer: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+
+
+def _lead_ids(events: list[Any]) -> list[str]:
+    return [str(e["lead_id"]) for e in events if isinstance(e.get("lead_id"), (str, int, float))]
+
+
+def _rejected(exc: EventsRejected) -> RequestRejected:
+    return RequestRejected(422, exc.error, [FieldProblem(f, m) for f, m in exc.problems])
+
+
+def _handoff_json(h: dict[str, Any]) -> dict[str, Any]:
+    out = dict(h)
+    out["at"] = iso_utc(stamp(h["at"]))
+    out["recorded_at"] = iso_utc(stamp(h["recorded_at"]))
+    return out

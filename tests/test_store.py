@@ -28,7 +28,7 @@ from mqlscore.store import LeadStore, ManualClock, load_dataset
 from mqlscore.store.events import EventsRejected, check_events
 from mqlscore.store.migrations import LATEST_VERSION, NewerStore
 from mqlscore.store.repository import micros, stamp
-from mqlscore.store.scorer import StoreScorer
+from mqlscore.store.scorer import MODEL_CHANGE_META, StoreScorer
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +285,9 @@ def test_a_new_model_rescored_against_the_store_hands_off_what_it_implies(stored
     handed = service.store.handoffs_after(start, 10_000)
     assert done.down == mqls == len(handed) and done.up == 0
     assert {(h["direction"], h["cause"], h["model_version"]) for h in handed} == {("down", "model", "99")}
+    said = json.loads(service.store.meta(MODEL_CHANGE_META))  # what `store status` and GET /model report
+    assert (said["model"], said["handoffs"], said["down"]) == ("mql-svc:99", mqls, mqls)
+    assert said["rescored"] == done.scored > 0
     assert StoreScorer(service.store, stricter, clock).process_model_change().scored == 0
 
 
@@ -345,3 +348,14 @@ def test_every_score_field_is_in_the_stored_leads_answer(stored) -> None:
     lead = _mqls(stored["service"])[0]["lead_id"]
     got = stored["client"].get(f"/leads/{lead}").json()
     assert set(SCORE_FIELDS) <= set(got) and {"mql_since", "mql_until", "state", "as_of"} <= set(got)
+
+
+def test_the_stored_list_finds_ids_by_their_start(stored) -> None:
+    service = stored["service"]
+    lead = _mqls(service)[0]
+    found = service.leads(lead["lead_id"][:-1], False, 0, 500)["leads"]
+    assert lead["lead_id"] in {row["lead_id"] for row in found}
+    assert all(row["lead_id"].startswith(lead["lead_id"][:-1]) or (row["account_id"] or "").startswith(
+        lead["lead_id"][:-1]) for row in found)
+    assert service.leads("%", False, 0, 10)["total"] == 0  # a wildcard is a plain character
+    assert service.leads(lead["account_id"], False, 0, 500)["total"] >= 1

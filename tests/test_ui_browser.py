@@ -3,7 +3,9 @@ session's shared server, started with ``--scores``), driven in headless Debian
 Chromium through Playwright. Checks what a person sees: the sign-in, a scored
 file's leads, a lead's card (score, tier, MQL, probability, reasons, waterfall),
 long words that wrap, unknown tiers, a file over the bounds, a pasted lead scored
-like ``POST /score`` and a bad paste's field-path error.
+like ``POST /score`` and a bad paste's field-path error; and (the server runs with
+``--store``) the stored leads and a stored MQL's score timeline, or the explanation
+shown by a service without a store.
 
 Writes the lead card's screenshot to ``reports/screenshots/lead-card.png``.
 
@@ -211,6 +213,34 @@ def test_a_scored_file_and_the_top_leads_card(page, server, scored_files: dict[s
     assert page.locator("#leads tbody tr").first.get_attribute("data-lead-id") == frame.iloc[50]["lead_id"]
 
 
+def test_a_file_opened_before_the_preloaded_one_arrives_stays(page, scored_files: dict[str, Path]) -> None:
+    # A busy service (the store's scorer at work) answered the preloaded file's first page
+    # after a file opened at once had been shown, and the preloaded file replaced it.
+    held = []
+
+    def hold(route) -> None:
+        if route.request.method == "GET":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/ui/api/scores\?"), hold)
+    page.reload()
+    page.wait_for_selector("#file-input")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page asked for no preloaded file"
+    page.set_input_files("#file-input", str(scored_files["parquet"]))
+    expect(page.locator("#source")).to_contain_text("test-scores.parquet")
+    with page.expect_response(lambda r: "/ui/api/scores?" in r.url and r.request.method == "GET"):
+        held.pop().continue_()
+    page.wait_for_timeout(500)  # the late answer is handled (it had replaced the file at once)
+    assert page.locator("#source").inner_text().startswith("test-scores.parquet: ")
+    assert page.locator("#leads tbody tr").count() == 50 and page.locator("#file-error").is_hidden()
+
+
 def test_a_wrong_file_says_which_column_is_missing(page, tmp_path: Path) -> None:
     wrong = tmp_path / "leads.csv"
     wrong.write_text("lead_id,created_at,email\nL1,2026-01-01,someone@example.org\n")
@@ -365,7 +395,7 @@ def test_a_stored_mqls_card_draws_its_score_timeline(page, server) -> None:
     assert card.locator("#card-lead-id").inner_text() == lead_id
     assert card.locator("#card-mql").inner_text() == "Yes" and card.locator("#card-tier").inner_text() == expected["tier"]
     assert abs(float(card.locator("#card-score").inner_text()) - expected["score"]) <= 0.1
-    assert [t for t in card.locator("#card-reasons .text").all_inner_texts()] == [r["text"] for r in expected["reasons"]]
+    assert card.locator("#card-reasons .text").all_inner_texts() == [r["text"] for r in expected["reasons"]]
 
     svg = card.locator("svg#timeline")
     events = svg.locator("g.tl-event")

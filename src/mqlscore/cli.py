@@ -777,10 +777,21 @@ def store_status(
     except (StoreUnavailable, ValueError, RuntimeError) as exc:
         _print_plain(f"Cannot open the lead store {redact(store)}: {exc}", style="bold red")
         raise typer.Exit(1) from None
+    import json
+
+    from mqlscore.store.scorer import MODEL_CHANGE_META
+    from mqlscore.store.repository import stamp
+
     counts = opened.counts()
     _print_plain(f"Lead store {opened.location}:")
     for name, value in counts.items():
         _print_plain(f"  {name:<11} {value:>12,}")
+    change = opened.meta(MODEL_CHANGE_META)
+    if change:
+        c = json.loads(change)
+        _print_plain(f"Model {c['model']} (replacing {c['replaced'] or 'none'}) rescored {c['rescored']:,} leads on "
+                     f"{stamp(c['at']):%Y-%m-%d %H:%M} UTC: {c['handoffs']:,} hand-offs ({c['up']:,} up, "
+                     f"{c['down']:,} down).")
     opened.close()
 
 

@@ -153,10 +153,24 @@ class ScoringEngine:
         context.count(leads=len(leads), activities=request.n_activities, reasons=reasons)
         return self.score_requests([(request, reasons)])[0]
 
-    def score_tables(self, request: RequestTables, reasons: bool = True) -> ScoreResponse:
+    def score_tables(self, request: RequestTables, reasons: bool = True,
+                     lead_ids: Sequence[str] | None = None) -> ScoreResponse:
         """Score clean tables already through the contract (the lead store's history):
-        the response ``POST /score`` gives for the same leads and activities."""
-        return self.score_requests([(request, reasons)])[0]
+        the response ``POST /score`` gives for the same leads and activities. With
+        ``lead_ids``, only those leads are scored (their colleagues still count in
+        their account features) and answered, in that order."""
+        if lead_ids is None:
+            return self.score_requests([(request, reasons)])[0]
+        ids = [str(i) for i in lead_ids]
+        snapshots = pd.DataFrame({"lead_id": ids, "as_of": pd.DatetimeIndex([request.as_of] * len(ids))})
+        scored = self.model.score(request.leads, request.activities, snapshots, reasons=reasons)
+        names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())
+        columns = {c: scored[c].tolist() for c in names}
+        columns["lead_id"] = ids
+        by_id = request.leads.set_index("lead_id", drop=False)
+        answered = RequestTables(by_id.loc[ids].reset_index(drop=True), request.activities, request.as_of,
+                                 warnings=request.warnings)
+        return self._response(columns, answered, reasons)
 
     def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Score several requests with one model call; each keeps its own as-of time,

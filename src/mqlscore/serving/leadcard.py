@@ -4,7 +4,10 @@ A marketer picks a lead from a scored file (``mqlscore score --out``, or the
 file the service was started with: ``mqlscore serve --scores FILE``) or pastes
 one as JSON, and reads its score, tier, MQL flag, probability, fit against
 intent, the reasons with their points and a waterfall from the base score to
-the final one. The page is plain HTML, CSS and JavaScript shipped inside the
+the final one. With a lead store (``mqlscore serve --store``) the page also
+lists the stored leads and draws a picked lead's score through time (the
+threshold, its activities, now, the decay ahead to ``mql_until``) and its
+hand-offs. The page is plain HTML, CSS and JavaScript shipped inside the
 package (``mqlscore/static/``): no build step, no CDN, nothing fetched from
 elsewhere.
 
@@ -16,6 +19,9 @@ Routes (mounted beside ``GET /model`` by ``serving.routes.model_routes``):
 - ``POST /ui/api/score`` the same body and answer as ``POST /score``;
 - ``GET /ui/api/scores`` a page of the preloaded scored file (``MQLSCORE_UI_SCORES``);
 - ``POST /ui/api/scores`` a page of a scored file (CSV or Parquet bytes) sent with the request.
+- ``GET /ui/api/stored`` and ``GET /ui/api/stored/{lead_id}/timeline``: stored leads and a
+  lead's timeline (``serving.store_routes``; 404 naming the field ``store`` without a store,
+  which the page explains).
 
 Authentication stays in ``serving.guard.GuardMiddleware``: a browser cannot send
 the API key header when it navigates, so after signing in with the key the page

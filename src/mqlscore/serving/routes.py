@@ -21,7 +21,13 @@ def model_routes(get_engine: Callable[[], ScoringEngine],
     from starlette.routing import Route
 
     async def model_view(_request: Any) -> Any:
-        return JSONResponse(get_engine().info())
+        from starlette.concurrency import run_in_threadpool
+
+        store = get_store()
+        info = get_engine().info()
+        if store is not None:  # what the lead store holds and how its background work goes
+            info = {**info, "store": await run_in_threadpool(store.status)}
+        return JSONResponse(info)
 
     return Starlette(routes=[Route("/model", model_view, methods=["GET"]), *store_routes(get_store),
                              *ui_routes(get_engine)])

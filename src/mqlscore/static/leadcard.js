@@ -169,7 +169,7 @@
   // upload (its workers share nothing), so an opened file is sent again with each
   // page asked for (the browser reads it from disk; the page never holds its rows).
   let source = null;
-  const state = { q: "", order: "desc", offset: 0, selected: null, seq: 0 };
+  const state = { q: "", order: "desc", offset: 0, selected: null, seq: 0, picked: false };
 
   function fetchPage(src, offset) {
     const query = new URLSearchParams({ q: state.q, order: state.order, offset, limit: PAGE });
@@ -235,17 +235,21 @@
   async function loadPreloaded() {
     try {
       const page = await api("GET", "/ui/api/scores?limit=" + PAGE);
+      // A file opened while the service was answering stays: the preloaded file is only
+      // what the page shows first (a busy service had replaced the file just opened).
+      if (state.picked) return;
       if (page.source) {
         useSource({ server: true, name: page.source },
           page.source + ": " + count(page.total) + " leads (loaded by the service)");
       }
     } catch (e) {
       if (e.status === 401) { window.location.assign("/ui"); return; }
-      showProblem($("file-error"), e, "file");
+      if (!state.picked) showProblem($("file-error"), e, "file");
     }
   }
 
   async function openFile(file) {
+    state.picked = true;
     $("file-error").hidden = true;
     $("source").textContent = "Reading " + file.name + " \u2026";
     const seq = ++state.seq;
@@ -466,7 +470,7 @@
       .map((p) => ({ t: ms(p.at), s: p.score, ahead: p.ahead === true }))
       .filter((p) => !Number.isNaN(p.t) && isNumber(p.s));
     let events = (Array.isArray(data.events) ? data.events : [])
-      .map((e) => ({ t: ms(e.at), at: e.at, kind: kindLabel(e.kind) }))
+      .map((e) => ({ t: ms(e.at), at: e.at, kind: kindLabel(e.kind), colleague: e.colleague === true }))
       .filter((e) => !Number.isNaN(e.t));
     if (from !== null) {
       // The score at `from` is the last one before it: the line starts there, level.
@@ -492,7 +496,10 @@
     if (threshold !== null) summary.push("MQL threshold " + num(threshold));
     if (lead.mql_since) summary.push("an MQL since " + day(lead.mql_since));
     if (lead.mql_until) summary.push("falls below the MQL threshold on " + day(lead.mql_until) + " if nothing else happens");
-    summary.push(events.length + (events.length === 1 ? " activity" : " activities") + " marked"
+    const own = events.filter((e) => !e.colleague).length;
+    const others = events.length - own;
+    summary.push(own + (own === 1 ? " activity" : " activities") + " marked"
+      + (others ? " and " + others + " of colleagues at the same account" : "")
       + (from !== null ? " since " + day(from) : ""));
     const svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, id: "timeline", role: "img",
       "aria-label": summary.join("; ") + ".", "data-from": new Date(t0).toISOString() });
@@ -522,11 +529,13 @@
     // The activities: ticks up from the time axis, each with its kind and time.
     const marks = svgEl("g", { class: "tl-events" });
     for (const e of events) {
-      const mark = svgEl("g", { class: "tl-event", "data-kind": e.kind, "data-at": e.at });
-      mark.append(svgEl("title", {}, e.kind + " \u00b7 " + when(e.at)));
+      // A colleague's activity moves the account's signals: a shorter grey tick, said in its title.
+      const mark = svgEl("g", { class: "tl-event" + (e.colleague ? " tl-colleague" : ""), "data-kind": e.kind,
+        "data-at": e.at });
+      mark.append(svgEl("title", {}, (e.colleague ? "A colleague's " : "") + e.kind + " \u00b7 " + when(e.at)));
       mark.append(svgEl("rect", { x: f(x(e.t) - 3), y: H - B - 14, width: 6, height: 14, fill: "transparent" }));
-      mark.append(svgEl("line", { x1: f(x(e.t)), x2: f(x(e.t)), y1: H - B - 10, y2: H - B, stroke: "#c06a00",
-        "stroke-width": 1.5 }));
+      mark.append(svgEl("line", { x1: f(x(e.t)), x2: f(x(e.t)), y1: H - B - (e.colleague ? 6 : 10), y2: H - B,
+        stroke: e.colleague ? "#8a8f98" : "#c06a00", "stroke-width": 1.5 }));
       marks.append(mark);
     }
     svg.append(marks);

@@ -324,11 +324,13 @@ class LeadStore:
 
     def lead_ids(self, query: str = "", mql_only: bool = False, limit: int = 50, offset: int = 0,
                  ) -> tuple[list[dict[str, Any]], int]:
-        """Stored leads for the lead card's list (MQLs first, then by score), and how many match."""
+        """Stored leads for the lead card's list (MQLs first, then by score), and how many match;
+        ``query`` matches the start of a lead or account id."""
         where, params = ["l.lead_id = s.lead_id"], []
-        if query:
-            where.append("(l.lead_id = ? OR l.account_id = ?)")
-            params += [query, query]
+        if query:  # ids starting with the query ("L00057" finds L0005765); _ and % are plain characters
+            pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(l.lead_id LIKE ? ESCAPE '\\' OR l.account_id LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
         if mql_only:
             where.append("s.is_mql = 1")
         sql_where = " AND ".join(where)

@@ -18,6 +18,7 @@ already handed off by the old process is not handed off again.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mqlscore.store")
 MODEL_META = "model_version"
+MODEL_CHANGE_META = "last_model_change"  # what the last new model's rescoring handed off (JSON)
 MAX_REASONS = 5
 
 
@@ -100,6 +102,7 @@ class StoreScorer:
         """After a new model: score every lead it has not scored, recording the
         crossings its threshold or scores imply (cause ``model``)."""
         total = Pass()
+        previous = self.store.meta(MODEL_META)
         while True:
             claimed = self.store.claim_all(self.config.score_batch, self.model_key)
             if not claimed:
@@ -107,7 +110,14 @@ class StoreScorer:
             total.add(self._score_claimed(claimed, self.clock.now(), cause="model"))
             if progress is not None:
                 progress(total.scored)
-        self.store.set_meta(MODEL_META, self.model_key)
+        if previous != self.model_key:
+            if total.scored:
+                log.info("store: model %s replaced %s: %d leads rescored, %d hand-offs (%d up, %d down)",
+                         self.model_key, previous, total.scored, total.handoffs, total.up, total.down)
+            self.store.set_meta(MODEL_META, self.model_key)
+            self.store.set_meta(MODEL_CHANGE_META, json.dumps({
+                "model": self.model_key, "replaced": previous, "at": micros(self.clock.now()),
+                "rescored": total.scored, "handoffs": total.handoffs, "up": total.up, "down": total.down}))
         return total
 
     def tick(self) -> Pass:

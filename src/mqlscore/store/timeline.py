@@ -62,16 +62,21 @@ class History:
             return "closed"
         return "open"
 
+    def group_ids(self, lead_id: str) -> set[str]:
+        """The lead and the other leads of its account (its buying group)."""
+        group = self.leads["lead_id"] == lead_id
+        if "account_id" in self.leads:
+            account = self.leads.loc[group, "account_id"]
+            if len(account) and pd.notna(account.iloc[0]):
+                group |= self.leads["account_id"] == account.iloc[0]
+        return set(self.leads.loc[group, "lead_id"])
+
     def event_times(self, lead_id: str, before: pd.Timestamp) -> np.ndarray:
         """Moments before ``before`` at which the lead's features can jump: its group's
         activities and its colleagues' creation (sorted, unique)."""
-        account = self.leads.loc[self.leads["lead_id"] == lead_id, "account_id"]
-        group = self.leads["lead_id"] == lead_id
-        if "account_id" in self.leads and len(account) and pd.notna(account.iloc[0]):
-            group |= self.leads["account_id"] == account.iloc[0]
-        ids = set(self.leads.loc[group, "lead_id"])
+        ids = self.group_ids(lead_id)
         acts = self.activities.loc[self.activities["lead_id"].isin(ids), "occurred_at"]
-        created = self.leads.loc[group, "created_at"]
+        created = self.leads.loc[self.leads["lead_id"].isin(ids), "created_at"]
         times = pd.concat([acts, created]).to_numpy(dtype="datetime64[us]")
         return np.unique(times[times < before.tz_convert("UTC").tz_localize(None).to_datetime64()])
 
@@ -183,13 +188,15 @@ def timeline(model: ScoringModel, hist: History, lead_id: str, now: pd.Timestamp
     future = list(pd.date_range(now, end, periods=max(points // 2, 2)))[1:]
     moments = [t for t in past if t >= created] + future
     scored = score_at(model, hist, [lead_id] * len(moments), moments)
-    acts = hist.activities[hist.activities["lead_id"] == lead_id]
+    group = hist.group_ids(lead_id)
+    acts = hist.activities[hist.activities["lead_id"].isin(group)]
     return {
         "threshold_score": None,  # filled by the caller, who knows the scale
         "points": [{"at": _iso(t), "score": float(s), "probability": float(p), "ahead": bool(t > now)}
                    for t, s, p in zip(moments, scored["score"], scored["probability"])],
-        "events": [{"at": _iso(t), "kind": str(k)} for t, k in zip(acts["occurred_at"], acts["activity_type"])
-                   if t < now],
+        # Its own activities, and its buying group's (which move its account features too).
+        "events": [{"at": _iso(t), "kind": str(k), "colleague": bool(who != lead_id)}
+                   for t, k, who in zip(acts["occurred_at"], acts["activity_type"], acts["lead_id"]) if t < now],
         "now": _iso(now),
     }
 

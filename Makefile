@@ -63,15 +63,17 @@ demo: system setup
 	MQLSCORE_API_KEY_FILE=$(CURDIR)/$(DEMO_KEY) $(UV) run mqlscore serve --scores data/demo-scores.csv \
 		--store $(DEMO_STORE) --clock-from export
 
-# With Chromium or PostgreSQL present, their tests must run (they fail instead of skipping).
+# With Chromium, PostgreSQL or Java present, their tests must run (they fail instead of skipping).
 test: system setup browser
 	@if [ -x "$(CHROMIUM)" ]; then export MQLSCORE_REQUIRE_BROWSER=1; fi; \
 		if $(HAVE_POSTGRES); then export MQLSCORE_REQUIRE_POSTGRES=1; fi; \
+		if command -v java >/dev/null 2>&1; then export MQLSCORE_REQUIRE_SPARK=1; fi; \
 		echo "$(UV) run pytest -m \"not slow\""; $(UV) run pytest -m "not slow"
 
 test-all: system setup browser
 	@if [ -x "$(CHROMIUM)" ]; then export MQLSCORE_REQUIRE_BROWSER=1; fi; \
-		if $(HAVE_POSTGRES); then export MQLSCORE_REQUIRE_POSTGRES=1; fi; $(UV) run pytest
+		if $(HAVE_POSTGRES); then export MQLSCORE_REQUIRE_POSTGRES=1; fi; \
+		if command -v java >/dev/null 2>&1; then export MQLSCORE_REQUIRE_SPARK=1; fi; $(UV) run pytest
 
 bench: setup
 	$(UV) run python benchmarks/bench_generate.py
@@ -79,6 +81,7 @@ bench: setup
 	$(UV) run python benchmarks/bench_decay.py
 	$(UV) run python benchmarks/bench_model.py
 	$(UV) run python benchmarks/bench_service.py
+	$(UV) run python benchmarks/bench_store.py
 
 clean:
 	rm -rf data mlflow.db mlruns .pytest_cache

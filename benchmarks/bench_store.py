@@ -374,12 +374,19 @@ def kind_ids(plan: dict[str, Any], requests: list[bytes]) -> dict[str, list[str]
     return out
 
 
-def server_ms(log: Path, route: str) -> dict[str, Any]:
-    """Requests per worker and the server's own milliseconds (the guard's log lines) for a route."""
+def server_ms(log: Path, route: str, window: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Requests per worker and the server's own milliseconds (the guard's log lines) for a
+    route, those logged within ``window`` (Unix seconds) when given."""
+    from datetime import datetime
+
     text = log.read_text(errors="replace") if log.exists() else ""
-    found = re.findall(rf"\[:(\d+)\][^\n]*path={re.escape(route)} status=200 ms=([\d.]+)", text)
-    return {"per_worker": {f"worker {w}": n for w, n in sorted(Counter(w for w, _ in found).items())},
-            "ms": _percentiles([float(ms) for _, ms in found])}
+    found = re.findall(rf"^(\S+) \[INFO\] \[:(\d+)\][^\n]*path={re.escape(route)} status=200 ms=([\d.]+)",
+                       text, re.M)
+    if window is not None:
+        found = [f for f in found if window[0] - 1 <= datetime.strptime(f[0], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+                 <= window[1] + 1]
+    return {"per_worker": {f"worker {w}": n for w, n in sorted(Counter(w for _, w, _ in found).items())},
+            "ms": _percentiles([float(ms) for _, _, ms in found])}
 
 
 # -- one database -------------------------------------------------------------------------------
@@ -433,7 +440,9 @@ def bench_backend(name: str, url: str, export: Path, env: dict[str, str], args: 
             ids = kind_ids(plan, plan["requests"])
             print(f"[{name}] {batch} event(s) per request: {len(plan['requests']):,} requests over "
                   f"{args.seconds:.0f} s ...", flush=True)
+            started = time.time()
             res = run_events(server_url, key, plan, args.connections)
+            res["window"] = [round(started), round(time.time())]
             res["after_run_scoring"] = wait_for_scorer(url, args.scorer_wait)
             res.update(batch=batch, tag=tag, _kind_ids=ids)
             runs.append(res)
@@ -444,9 +453,8 @@ def bench_backend(name: str, url: str, export: Path, env: dict[str, str], args: 
     finally:
         stop_server(proc)
     out["server_log_get"] = server_ms(log, "/leads/{lead_id}")
-    events_log = server_ms(log, "/events")
-    out["server_log_events_all_runs"] = events_log
     for res in runs:  # read the database only once the server is gone
+        res["server_log"] = server_ms(log, "/events", tuple(res["window"]))
         res["check"] = verify(url, res["tag"], res.pop("_acked_ids"), res.pop("_kind_ids"))
         res["duplicates_match_retries"] = res["reported"]["duplicates"] == res["retries_sent"]
         res["target_p99_ms"] = TARGET_P99_MS
@@ -458,29 +466,104 @@ def bench_backend(name: str, url: str, export: Path, env: dict[str, str], args: 
     return out
 
 
-def other_load() -> dict[str, Any]:
-    """What else the machine was doing: load average and the busiest other processes."""
-    found = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu"], capture_output=True, text=True).stdout
-    top = [" ".join(line.split()) for line in found.splitlines()[1:6]]
-    return {"loadavg": os.getloadavg(), "top_processes": top}
+class LoadWatch:
+    """What else the machine was doing while the benchmark ran: every ``every`` seconds,
+    the load average and the CPU of processes outside this benchmark's own tree (its
+    servers, PostgreSQL and clients are counted apart), by command line."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        import threading
+
+        self.every = every
+        self.ours: list[str] = []  # command-line words of our own processes not started as children (PostgreSQL's)
+        self.samples: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LoadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        seen: dict[int, psutil.Process] = {}
+        while not self._stop.wait(self.every):
+            ours = {me.pid, *(c.pid for c in me.children(recursive=True))}
+            own = other = 0.0
+            others: Counter[str] = Counter()
+            for proc in psutil.process_iter(["pid", "cmdline", "name"]):
+                known = seen.setdefault(proc.pid, proc)
+                try:
+                    share = known.cpu_percent(None) / 100
+                except psutil.Error:
+                    continue
+                words = proc.info["cmdline"] or [proc.info["name"] or "?"]
+                if proc.pid in ours or any(w in " ".join(words) for w in self.ours):
+                    own += share
+                elif share > 0.02:
+                    other += share
+                    others[" ".join(Path(w).name if k == 0 else w for k, w in enumerate(words[:3]))[:60]] += share
+            self.samples.append({"at": round(time.time()), "loadavg_1min": round(os.getloadavg()[0], 2),
+                                 "benchmark_cores": round(own, 2), "other_cores": round(other, 2),
+                                 "others": {k: round(v, 2) for k, v in others.most_common(4)}})
+
+    def summary(self) -> dict[str, Any]:
+        """Means over the samples, and the other processes that used the most CPU."""
+        if not self.samples:
+            return {"samples": 0}
+        total: Counter[str] = Counter()
+        for sample in self.samples[1:]:  # the first sample has no CPU interval yet
+            total.update(sample["others"])
+        n = max(len(self.samples) - 1, 1)
+        return {"samples": len(self.samples), "seconds_between": self.every,
+                "loadavg_1min_mean": round(float(np.mean([x["loadavg_1min"] for x in self.samples])), 2),
+                "loadavg_1min_max": max(x["loadavg_1min"] for x in self.samples),
+                "other_processes_cores_mean": round(float(np.mean([x["other_cores"] for x in self.samples[1:]]))
+                                                    if len(self.samples) > 1 else 0.0, 2),
+                "busiest_other_processes_cores_mean": {k: round(v / n, 2) for k, v in total.most_common(5)}}
+
+
+def window_load(samples: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """The load samples taken during one run: mean load average, other processes' cores."""
+    inside = [x for x in samples if start <= x["at"] <= end + 10]
+    if not inside:
+        return {}
+    busiest: Counter[str] = Counter()
+    for x in inside:
+        busiest.update(x["others"])
+    return {"loadavg_1min_mean": round(float(np.mean([x["loadavg_1min"] for x in inside])), 2),
+            "other_processes_cores_mean": round(float(np.mean([x["other_cores"] for x in inside])), 2),
+            "benchmark_cores_mean": round(float(np.mean([x["benchmark_cores"] for x in inside])), 2),
+            "busiest_others": {k: round(v / len(inside), 2) for k, v in busiest.most_common(3)}}
 
 
 def table(result: dict[str, Any]) -> str:
     """The results as a Markdown table."""
     lines = ["| database | events per request | requests/s | ack p50 ms | p95 | p99 | max | errors | lost | "
-             "stored twice | duplicates reported / retries sent | target p99 <= 100 ms |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "stored twice | duplicates reported / retries sent | last answer after (s) | other load (cores) | "
+             "target p99 <= 100 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for backend in result["databases"]:
-        for run in backend["event_runs"]:
+        if "skipped" in backend:
+            lines.append(f"| {backend['database']} | skipped: {backend['skipped'][:80]} |")
+        for run in backend.get("event_runs", []):
             lat = run["ack_latency_ms"]
+            other = run.get("other_load", {}).get("other_processes_cores_mean", "?")
             lines.append(f"| {backend['database']} | {run['batch']} | {run['requests'] / result['seconds']:.0f} | "
                          f"{lat['p50']} | {lat['p95']} | {lat['p99']} | {lat['max']} | {run['errors']} | "
                          f"{run['check']['lost']} | {run['check']['stored_more_than_once']} | "
                          f"{run['reported']['duplicates']} / {run['retries_sent']} | "
+                         f"{run['seconds_until_last_answer']:.0f} | {other} | "
                          f"{'met' if run['meets_target'] else 'NOT met'} |")
     lines += ["", "| database | GET /leads/{id} calls | p50 ms | p95 | p99 | max | errors | target p50 <= 20 ms |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for backend in result["databases"]:
+    for backend in (b for b in result["databases"] if "get_lead" in b):
         get = backend["get_lead"]
         lat = get["latency_ms"]
         lines.append(f"| {backend['database']} | {get['calls']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | "
@@ -497,7 +580,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=500.0, help="Events per second.")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10],
+    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10, 1],
                         help="Events per request, one run each (comma-separated).")
     parser.add_argument("--connections", type=int, default=32, help="Keep-alive connections of the client.")
     parser.add_argument("--get-calls", type=int, default=300)
@@ -514,7 +597,7 @@ def main() -> None:
     env = server_env(model_store, tmp, key)
     env.pop("MQLSCORE_STORE", None)
     print(next((ln for ln in build_bento(env).splitlines() if ln.startswith("Built bento")), "built"), flush=True)
-    before = other_load()
+    before = {"loadavg": os.getloadavg()}
     result: dict[str, Any] = {
         "benchmark": "bench_store",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -524,19 +607,33 @@ def main() -> None:
                 "activity_on_new_leads_share": NEW_LEAD_ACTIVITY_SHARE},
         "machine_load_before": before, "databases": [],
     }
+    watch = LoadWatch().__enter__()
     try:
         for name in args.backends.split(","):
             if name == "sqlite":
                 url = f"sqlite:///{tmp / 'sqlite' / 'leads.db'}"
                 result["databases"].append(bench_backend(name, url, export, env, args, key, tmp))
             elif name == "postgresql":
-                with postgres() as cluster:
-                    url = fresh_postgres_database(cluster)
-                    result["databases"].append(bench_backend(name, url, export, env, args, key, tmp))
+                sys.path.insert(0, str(ROOT / "tests"))
+                from support import PostgresUnavailable
+
+                try:
+                    with postgres() as cluster:
+                        url = fresh_postgres_database(cluster)
+                        watch.ours.append(url.rsplit("/", 1)[1])  # its backends name the database
+                        result["databases"].append(bench_backend(name, url, export, env, args, key, tmp))
+                except PostgresUnavailable as exc:  # no PostgreSQL server here (make system installs it)
+                    print(f"[{name}] skipped: {exc}", flush=True)
+                    result["databases"].append({"database": name, "skipped": str(exc)})
             else:
                 raise SystemExit(f"unknown backend {name!r} (sqlite, postgresql)")
     finally:
-        result["machine_load_after"] = other_load()
+        watch.__exit__()
+        result["machine_load_during"] = watch.summary()
+        result["machine_load_samples"] = watch.samples
+        for backend in result["databases"]:
+            for run in backend.get("event_runs", []):
+                run["other_load"] = window_load(watch.samples, *run["window"])
         result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -545,7 +642,8 @@ def main() -> None:
     args.out.with_suffix(".md").write_text(
         f"# Lead store benchmark ({result['measured_at']})\n\n{args.workers} workers, {args.rate:.0f} events/s "
         f"for {args.seconds:.0f} s, open loop over {args.connections} connections; "
-        f"{os.cpu_count()} CPUs; load average before {before['loadavg']}.\n\n{md}\n")
+        f"{os.cpu_count()} CPUs; load average before {before['loadavg']}; during the benchmark "
+        f"{json.dumps(result['machine_load_during'])}.\n\n{md}\n")
     print(md)
     print(f"written to {args.out} and {args.out.with_suffix('.md')}")
 

@@ -523,3 +523,85 @@ def event_batches(n_batches: int, size: int, account: str = "ACC-SHARED", prefix
                               "activity_type": kinds[int(rng.integers(0, len(kinds)))], "detail": "/pricing"})
         batches.append(batch)
     return batches
+
+
+# ---------------------------------------------------------------------------
+# A real `mlflow server` on 127.0.0.1, its backend store in PostgreSQL, for the
+# shared-MLflow tests (docs/shared-mlflow.md).
+# ---------------------------------------------------------------------------
+
+MLFLOW_START_SECONDS = 180  # creating the schema in a fresh database takes ~25 s on 2 loaded cores
+
+
+class MlflowServerUnavailable(RuntimeError):
+    """``mlflow server`` did not start; the message says why (with the end of its log)."""
+
+
+def sqlalchemy_postgres_url(url: str) -> str:
+    """``postgresql://...`` as SQLAlchemy names it with the psycopg 3 driver (``postgresql+psycopg://...``):
+    SQLAlchemy's bare ``postgresql://`` means psycopg2, which is not installed."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
+
+
+@contextmanager
+def mlflow_server(database_url: str, root: Path) -> Iterator[dict[str, Any]]:
+    """Run ``mlflow server`` on 127.0.0.1 and a free port until the block ends: backend and
+    registry store in the PostgreSQL database ``database_url`` (use ``fresh_database``),
+    artifacts in ``root/artifacts``, served through the server (``--artifacts-destination``:
+    clients need only HTTP). Yields ``{"url", "database", "artifacts", "log", "proc"}``; the
+    server (a process group of its own) is stopped afterwards. Raises
+    ``MlflowServerUnavailable`` when it exits early or is not healthy in time."""
+    import httpx
+
+    root.mkdir(parents=True, exist_ok=True)
+    artifacts, log = root / "artifacts", root / "mlflow-server.log"
+    artifacts.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MQLSCORE_"))}
+    # No background job runner (the server would start Huey workers otherwise), no telemetry.
+    env.update({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+                "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"})
+    proc, url = None, ""
+    try:
+        for attempt in range(3):
+            port = free_port()
+            with open(log, "w") as out:
+                proc = subprocess.Popen(
+                    [str(BIN / "mlflow"), "server", "--backend-store-uri", sqlalchemy_postgres_url(database_url),
+                     "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port),
+                     "--workers", "1"],
+                    env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + MLFLOW_START_SECONDS
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+            if proc.poll() is None and time.monotonic() < deadline:
+                break
+            # The free port may have been taken before the server bound it: try another one.
+            if proc.poll() is not None and "address already in use" in _tail(log).lower() and attempt < 2:
+                continue
+            reason = (f"exited with {proc.returncode}" if proc.poll() is not None
+                      else f"not healthy after {MLFLOW_START_SECONDS} s")
+            raise MlflowServerUnavailable(f"mlflow server {reason}; its log:\n{_tail(log)}")
+        yield {"url": url, "database": database_url, "artifacts": artifacts, "log": log, "proc": proc}
+    finally:
+        if proc is not None and proc.poll() is None:
+            # uvicorn's worker runs in the server's process group: stop the whole group
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def mqlscore_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> str:
+    """Run ``mqlscore ARGS`` as a process with exactly ``env``; assert it succeeds, return its output."""
+    done = subprocess.run([str(BIN / "mqlscore"), *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert done.returncode == 0, f"mqlscore {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout + done.stderr

@@ -132,7 +132,7 @@ def test_scoring_and_the_contract_load_no_heavy_library() -> None:
     [
         ("contract", "config", "progress", "features", "models", "explain", "scoring"),
         ("training", "registry", "mlflow_model", "reporting", "evaluation", "batch", "importer", "synthetic",
-         "leakguard", "refit", "shift", "monitoring", "backtest", "store"),
+         "leakguard", "refit", "shift", "monitoring", "backtest", "store", "spark"),
         ("cli",),
     ],
     ids=["scoring-core", "stages", "cli"],

@@ -345,10 +345,18 @@ def train(
     allow_column: Optional[list[str]] = typer.Option(
         None, "--allow-column", metavar="NAME", help="Keep this extra lead column although the leak guard says it looks like it "
         "knows the outcome (repeatable; adds to features.allow_columns; its evidence is still reported)."),
+    engine: str = typer.Option("pandas", "--engine", help="pandas (default: in memory) or spark: a Parquet export "
+                               "(a local folder or any path Spark reads) validated and turned into the training set "
+                               "on Spark, fitted on the driver on at most train.max_fit_rows snapshots."),
+    master: Optional[str] = typer.Option(None, "--master", help="Spark master with --engine spark (default "
+                                         "local[2]; e.g. local[*], spark://HOST:7077, yarn)."),
+    work_dir: str = typer.Option("spark-work", "--work-dir", help="With --engine spark: where the training set is "
+                                 "written as Parquet (a folder per run; any path Spark writes)."),
 ) -> None:
     """Learn fit and intent weights from conversions; compare, register, promote."""
     if promote not in ("if-better", "always", "never"):
         raise typer.BadParameter("must be if-better, always or never", param_hint="--promote")
+    _check_engine(engine, master)
     settings = _load_settings(config, horizon_days)
     if no_refit:
         settings = settings.model_copy(update={"train": settings.train.model_copy(update={"refit": False})})
@@ -356,14 +364,102 @@ def train(
         features = settings.features.model_copy(
             update={"allow_columns": settings.features.allow_columns + tuple(allow_column)})
         settings = settings.model_copy(update={"features": features})
+    if engine == "spark":
+        _train_on_spark(data, as_of, settings, report_dir, master, work_dir, force=force, register=not no_register,
+                        promote=promote)
+        return
     dataset = _load_dataset(data, as_of)
     _train_register_report(dataset, settings, report_dir, force=force, register=not no_register, promote=promote)
 
 
+ENGINES = ("pandas", "spark")
+
+
+def _check_engine(engine: str, master: Optional[str]) -> None:
+    """``--engine`` is pandas or spark; ``--master`` goes with spark only (exit 2 otherwise)."""
+    if engine not in ENGINES:
+        raise typer.BadParameter("must be pandas or spark", param_hint="--engine")
+    if master is not None and engine != "spark":
+        raise typer.BadParameter("a Spark master goes with --engine spark", param_hint="--master")
+
+
+def _location(path: Path) -> str:
+    """A path for Spark: a URL given on the command line (``s3a://bucket/x``) keeps its
+    ``//``, which ``Path`` folds into one; a local path is made absolute."""
+    import re
+
+    text = str(path)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/[^/]", text) and not Path(text).exists():
+        return text.replace(":/", "://", 1)
+    return str(path.resolve())
+
+
+def _start_spark(master: Optional[str]):  # noqa: ANN202
+    """(A SparkSession on ``master`` (default local[2]), whether this command started it
+    and must stop it), or why not and exit 1. A session already running in this process
+    (a notebook's, a test's) is used as it is and left running."""
+    from mqlscore.spark.session import DEFAULT_MASTER, SparkUnavailable, active_session, spark_session
+
+    running = active_session()
+    if running is not None:
+        return running, False
+    master = master or DEFAULT_MASTER
+    try:
+        with console.status(f"Starting Spark ({master}) ..."):
+            return spark_session(master), True
+    except SparkUnavailable as exc:
+        _print_plain(f"Spark cannot start: {exc}. Use --engine pandas, or install a Java runtime.", style="bold red")
+        raise typer.Exit(1) from None
+
+
+def _read_on_spark(spark, data: Path, as_of: Optional[str]):  # noqa: ANN001, ANN202
+    """The export at ``data`` read and validated on Spark (the merged report on failure, exit 1)."""
+    from mqlscore.contract import ContractError
+    from mqlscore.spark.read import read_export
+
+    when = _as_of_option(as_of)
+    try:
+        with console.status(f"Reading and validating {data} on Spark ..."):
+            return read_export(spark, _location(data), as_of=when)
+    except ContractError as exc:
+        _fail(exc.report)
+
+
+def _train_on_spark(data: Path, as_of: Optional[str], settings, report_dir: Path, master: Optional[str],  # noqa: ANN001
+                    work_dir: str, *, force: bool, register: bool, promote: str) -> None:
+    """``mqlscore train --engine spark``: the training set built on Spark and written as
+    Parquet under ``work_dir``, then training, registration and the report as with pandas."""
+    import os
+    import time
+
+    from mqlscore.spark.train import prepare_training
+
+    spark, owned = _start_spark(master)
+    try:
+        export = _read_on_spark(spark, data, as_of)
+        run = f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+        folder = f"{_location(Path(work_dir)) if '://' not in work_dir else work_dir.rstrip('/')}/{run}"
+        with console.status("Building the training set on Spark ...") as status:
+            prepared = prepare_training(export, settings, folder,
+                                        say=lambda m: status.update(f"Spark: {m} ..."))
+        counts = prepared.counts
+        _print_plain(f"Training set on Spark: {counts['snapshots']:,} snapshots of {counts['leads']:,} leads "
+                     f"({counts['labelled']:,} labelled, {counts['censored']:,} censored), written to "
+                     f"{prepared.path}; fitting on {len(prepared.training_set.snapshots):,} labelled snapshots "
+                     f"({'a sample of whole buying groups' if prepared.sampled else 'all of them'}).")
+        export.release()
+        _train_register_report(prepared.dataset, settings, report_dir, force=force, register=register,
+                               promote=promote, trainer=prepared.train)
+    finally:
+        if owned:
+            spark.stop()
+
+
 def _train_register_report(dataset, settings, report_dir: Path, *, force: bool = False, register: bool = True,  # noqa: ANN001, ANN202
-                           promote: str = "if-better"):
-    """Train, register (unless told not to), write the report and attach it to the
-    MLflow run, then print the summary; returns the training result and the registration.
+                           promote: str = "if-better", trainer=None):  # noqa: ANN001
+    """Train (with ``trainer``, default ``training.train``), register (unless told not
+    to), write the report and attach it to the MLflow run, then print the summary;
+    returns the training result and the registration.
 
     First cleans up after killed runs: their MLflow runs left RUNNING are marked
     FAILED, their unfinished report folders removed. The report is written beside
@@ -387,7 +483,8 @@ def _train_register_report(dataset, settings, report_dir: Path, *, force: bool =
                      + (f"; left {len(busy)} that a running training is writing." if busy else "."))
     try:
         with console.status("Training ...") as status:
-            result = run_training(dataset, settings, force=force, say=lambda m: status.update(f"Training: {m} ..."))
+            result = (trainer or run_training)(dataset, settings, force=force,
+                                               say=lambda m: status.update(f"Training: {m} ..."))
     except (NotEnoughData, LeakingColumns) as exc:
         _print_plain(str(exc), style="bold red")
         raise typer.Exit(1) from None
@@ -395,8 +492,14 @@ def _train_register_report(dataset, settings, report_dir: Path, *, force: bool =
         _print_plain(line, style="yellow")
     registration = None
     if register:
-        with console.status("Logging to MLflow and registering the model ..."):
-            registration = register_model(result, dataset, settings, promote=promote)
+        from mqlscore.registry import RegistrationNotReady
+
+        try:
+            with console.status("Logging to MLflow and registering the model ..."):
+                registration = register_model(result, dataset, settings, promote=promote)
+        except RegistrationNotReady as exc:  # the registry never finished the version: the champion is untouched
+            _print_plain(str(exc), style="bold red")
+            raise typer.Exit(1) from None
     label = f"v{registration.version}" if registration is not None else "unregistered"
     with stage_report(report_dir, label) as staged:
         with console.status("Writing the evaluation report, explanations and model card ..."):
@@ -475,6 +578,11 @@ def score(
     snapshots: bool = typer.Option(False, "--snapshots", help="Look back: score every lead at each of its own "
                                    "snapshot times before the as-of time (the training rule, settings.snapshots), "
                                    "with its state and whether it became an SQL within the model's horizon."),
+    engine: str = typer.Option("pandas", "--engine", help="pandas (default: in memory) or spark: a Parquet export "
+                               "scored on Spark's executors, written as Parquet (a folder of part files at --out, "
+                               "which must end in .parquet; any path Spark writes)."),
+    master: Optional[str] = typer.Option(None, "--master", help="Spark master with --engine spark (default "
+                                         "local[2]; e.g. local[*], spark://HOST:7077, yarn)."),
 ) -> None:
     """Score every lead open at the as-of time, with reasons; or look back over a history (--all-leads, --snapshots)."""
     from mqlscore.batch import SCORE_FILE_SUFFIXES, lead_counts, score_leads_at, score_snapshots
@@ -484,6 +592,16 @@ def score(
     if all_leads and snapshots:
         raise typer.BadParameter("--all-leads and --snapshots are two different look-backs: choose one",
                                  param_hint="--all-leads / --snapshots")
+    _check_engine(engine, master)
+    if engine == "spark":
+        if all_leads or snapshots:
+            raise typer.BadParameter("the look-backs (--all-leads, --snapshots) run on the pandas engine",
+                                     param_hint="--engine")
+        if out.suffix.lower() != ".parquet":
+            raise typer.BadParameter("with --engine spark the scores are written as Parquet: end it in .parquet",
+                                     param_hint="--out")
+        _score_on_spark(data, out, as_of, model, config, master)
+        return
     if out.suffix.lower() not in SCORE_FILE_SUFFIXES:
         raise typer.BadParameter("must end in .csv or .parquet", param_hint="--out")
     _check_outputs([out], "--out", inputs=table_files(data), input_folders=[data])
@@ -512,6 +630,45 @@ def score(
                      f"{dataset.leads['created_at'].min()}).", style="bold red")
         raise typer.Exit(1)
     _write_look_back(look, out, uri, what)
+
+
+def _score_on_spark(data: Path, out: Path, as_of: Optional[str], model: Optional[str], config: Optional[Path],
+                    master: Optional[str]) -> None:
+    """``mqlscore score --engine spark``: the open leads scored on the executors and written as Parquet."""
+    from mqlscore.contract.schema import TABLES, champion_uri
+    from mqlscore.spark.score import write_scores
+
+    target = _location(out)
+    if "://" not in target:
+        source = Path(_location(data))
+        where = Path(target)
+        if where == source or (source in where.parents and where.name.split(".")[0].lower() in TABLES):
+            _print_plain(f"--out {out} is an input: writing it would overwrite the data; choose another path",
+                         style="bold red")
+            raise typer.Exit(2)
+        _check_outputs([], "--out", folder=where) if where.is_dir() else _check_outputs([where], "--out")
+    settings = _load_settings(config)
+    uri = model or champion_uri(settings.train.model_name)
+    scoring_model = _load_model(uri)
+    spark, owned = _start_spark(master)
+    try:
+        export = _read_on_spark(spark, data, as_of)
+        try:
+            with console.status("Scoring the open leads on Spark ..."):
+                summary = write_scores(export, scoring_model, target)
+        except OSError as exc:
+            _write_failed(out, exc)
+        if not summary.rows:
+            _print_plain(f"No lead is open at {export.as_of}: {target} holds no row. The look-backs (--all-leads, "
+                         "--snapshots) run on the pandas engine.", style="bold red")
+            raise typer.Exit(1)
+        _print_plain(f"Scored {summary.rows:,} open leads as of {export.as_of} with {uri} on Spark: "
+                     f"{summary.mqls:,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in summary.tiers.items())
+                     + f". Written to {target} (Parquet).")
+        export.release()
+    finally:
+        if owned:
+            spark.stop()
 
 
 def _no_open_lead(dataset) -> NoReturn:  # noqa: ANN001

@@ -228,12 +228,15 @@ def _evaluate(candidates: dict[str, Candidate], ts: TrainingSet, is_val: np.ndar
 
 
 def train(dataset: Dataset, settings: Settings, *, force: bool = False,
-          say: Progress = lambda message: None) -> TrainResult:
+          say: Progress = lambda message: None, training_set: TrainingSet | None = None) -> TrainResult:
     """Fit, calibrate, evaluate and compare the models and choose the champion and
     its MQL threshold; see the module docstring. Writes nothing; raises
     :class:`NotEnoughData` on too thin a history (unless ``force``) and
     ``mqlscore.leakguard.LeakingColumns`` when extra lead columns look like they
-    know the outcome (before fitting anything; see :func:`check_leaks`)."""
+    know the outcome (before fitting anything; see :func:`check_leaks`).
+
+    ``training_set`` is the point-in-time training set of ``dataset`` when it was
+    built elsewhere (the Spark engine builds it on a cluster); by default it is built here."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say("building the point-in-time training set")
@@ -241,7 +244,8 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         # the builder's notes on the settings (names that match no column) are returned
         # with the result and printed with the other findings, not as raw Python warnings
         warnings.filterwarnings("ignore", message=r"features\.", category=UserWarning)
-        ts = build_training_set(dataset, settings.features, settings.snapshots)
+        ts = training_set if training_set is not None else build_training_set(dataset, settings.features,
+                                                                                settings.snapshots)
     setting_notes = list(getattr(ts.builder, "notes_", []))
     is_fit, is_val = split_by_time(ts.snapshots, ts.as_of, ts.horizon_days, settings.train.validation_days)
     counts = data_counts(dataset, ts, is_fit, is_val)

@@ -79,6 +79,113 @@ class FeatureBuilder:
         self.feature_names_ = [s.name for s in self.specs_]
         return self
 
+    # ------------------------------------------------------ fit by summary
+    def fit_summary(self, leads: pd.DataFrame, activities: pd.DataFrame, *, rows: np.ndarray | None = None,
+                    kinds: dict[str, str] | None = None) -> pd.DataFrame:
+        """What :meth:`fit` learns from, as counts that add up over any split of the leads
+        and activities into parts (:data:`SUMMARY_COLUMNS`; merge the parts'
+        summaries with :func:`merge_fit_summaries`, then :meth:`fit_from_summary`).
+
+        ``rows`` numbers the leads in the order :meth:`fit` would see all of them
+        (default: their positions); it keeps, per value, its first row, which
+        decides ties among equally frequent levels. Extra columns are described by
+        their kind's evidence; their values only for the columns in ``kinds`` (a
+        first pass finds the kinds: :meth:`summary_kinds`). Outcomes are never read."""
+        cfg = self.config
+        rows = np.arange(len(leads), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        parts = [_summary("activities", "", [None], [len(activities)])]
+        if len(activities):
+            types = activities["activity_type"].value_counts()
+            parts.append(_summary("activity_type", "", types.index, types.to_numpy()))
+            sections = self._section_counts(activities)
+            parts.append(_summary("page_section", "", sections.index, sections.to_numpy()))
+        facts = fitf.lead_facts(leads)
+        for name in fitf.CATEGORICAL_FIT:
+            parts.append(_first_counts("fact", name, facts[name], rows))
+        for col in fitf.extra_columns(leads, cfg.exclude_columns):
+            given = leads[col].dropna()
+            if len(leads):  # the dtype of no rows says nothing about the column's
+                numeric = pd.api.types.is_bool_dtype(given) or pd.api.types.is_numeric_dtype(given)
+                parsed = pd.to_numeric(given.astype(str).str.strip(), errors="coerce").notna()
+                parts.append(_summary("extra_kind", col, ["given", "parsed", "other_dtype"],
+                                      [len(given), int(parsed.sum()), int(not numeric)]))
+            kind = (kinds or {}).get(col)
+            if kind == "categorical":
+                text = fitf.as_text(leads[col])
+                parts.append(_first_counts("extra_level", col, text.to_numpy(), rows))
+                pairs = pd.DataFrame({"level": text.to_numpy(), "raw": fitf.stripped_text(leads[col])}).dropna()
+                pairs = pairs.value_counts(["level", "raw"]).reset_index(name="count")
+                parts.append(_summary("extra_label", col, pairs["level"], pairs["count"], labels=pairs["raw"]))
+            elif kind == "numeric":
+                numbers = pd.Series(fitf.as_number(leads[col])).value_counts()
+                parts.append(_summary("extra_number", col, [None] * len(numbers), numbers.to_numpy(),
+                                      numbers=numbers.index.to_numpy(np.float64)))
+        return merge_fit_summaries(parts)
+
+    def summary_kinds(self, summary: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+        """The kind (``numeric`` or ``categorical``) of each extra column of leads with
+        ``columns``, from a merged :meth:`fit_summary`: :func:`fit.numeric_or_text`'s rule
+        (a numeric column, or (almost) every given value reads as a number)."""
+        stats = summary[summary["part"] == "extra_kind"]
+        kinds: dict[str, str] = {}
+        for col in fitf.extra_columns(pd.DataFrame(columns=columns), self.config.exclude_columns):
+            counts = dict(zip(stats.loc[stats["key"] == col, "value"], stats.loc[stats["key"] == col, "count"]))
+            given, parsed = int(counts.get("given", 0)), int(counts.get("parsed", 0))
+            if not given:
+                kinds[col] = "categorical"
+            elif not counts.get("other_dtype", 0):
+                kinds[col] = "numeric"
+            else:
+                kinds[col] = "numeric" if parsed / given >= 0.98 else "categorical"
+        return kinds
+
+    def fit_from_summary(self, summary: pd.DataFrame, columns: list[str]) -> FeatureBuilder:
+        """Fit from a merged :meth:`fit_summary` of leads with ``columns`` (in order) and
+        their activities, with the extra columns' values summarised for their kinds:
+        the builder :meth:`fit` would give on all of those leads and activities at once
+        (the same vocabularies, levels, kinds, quantiles and level spellings)."""
+        cfg = self.config
+
+        def part(name: str, key: str = "") -> pd.DataFrame:
+            return summary[(summary["part"] == name) & (summary["key"] == key)]
+
+        def multiset(frame: pd.DataFrame, column: str = "value") -> np.ndarray:
+            # every value as often as it was counted, in order of first appearance: what
+            # value_counts then sees, ties included, is what it sees in the whole table
+            frame = frame.sort_values("first", kind="stable")
+            return np.repeat(frame[column].to_numpy(dtype=object), frame["count"].to_numpy(np.int64))
+
+        if int(part("activities")["count"].sum()):
+            types = part("activity_type")
+            sections = part("page_section")
+            self.families_ = self._families_from_counts(dict(zip(types["value"], types["count"])),
+                                                        dict(zip(sections["value"], sections["count"])))
+        else:
+            self.families_ = []
+        self.categories_ = {name: self._levels(multiset(part("fact", name))) for name in fitf.CATEGORICAL_FIT}
+        self.extras_ = {}
+        self.extra_quantiles_ = {}
+        self.extra_labels_ = {}
+        for col, kind in self.summary_kinds(summary, columns).items():
+            self.extras_[col] = kind
+            if kind == "categorical":
+                levels = self._levels(multiset(part("extra_level", col)))
+                self.categories_[f"extra:{col}"] = levels
+                labels = part("extra_label", col)
+                labels = labels[labels["value"].isin(levels)].assign(first=0)
+                self.extra_labels_[col] = fitf.level_labels(pd.Series(multiset(labels, "label"), dtype=object),
+                                                            levels)
+            else:
+                numbers = part("extra_number", col)
+                self.extra_quantiles_[col] = fitf.quantiles(
+                    np.repeat(numbers["number"].to_numpy(np.float64), numbers["count"].to_numpy(np.int64)))
+        self.notes_ = self._setting_notes(pd.DataFrame(columns=columns))
+        for note in self.notes_:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        self.specs_ = self._build_specs()
+        self.feature_names_ = [s.name for s in self.specs_]
+        return self
+
     @property
     def intent_learned(self) -> bool:
         """Whether the builder saw activities when fitted (else it has no intent
@@ -104,22 +211,31 @@ class FeatureBuilder:
             "a column that is not an extra feature (a column of the contract, personal data or excluded)")
 
     def _learn_families(self, activities: pd.DataFrame) -> list[str]:
-        cfg = self.config
         if not len(activities):
             # No activity data: no family, not even the default ones, so no intent
             # feature is invented that every lead would hold at zero.
             return []
-        families = [f"act:{t}" for t in CANONICAL_ACTIVITY_TYPES if t != "page_view"]
-        families += [f"page:{category}" for category, _ in cfg.page_rules]
-        types = activities["activity_type"].value_counts() if len(activities) else pd.Series(dtype=int)
-        unknown = [t for t, n in types.items() if t not in CANONICAL_ACTIVITY_TYPES and n >= cfg.min_category_count]
-        families += [f"act:{t}" for t in sorted(unknown)]
+        types = activities["activity_type"].value_counts()
+        return self._families_from_counts(dict(types.items()), dict(self._section_counts(activities).items()))
+
+    def _section_counts(self, activities: pd.DataFrame) -> pd.Series:
+        """Page views per site section, among those no page rule categorises."""
         pages = (activities.loc[activities["activity_type"] == "page_view", "detail"]
                  if len(activities) and "detail" in activities else None)  # detail is optional
-        if pages is not None and len(pages):
-            parsed = categorise_details(pages, cfg.page_rules)
-            seg = parsed.loc[parsed["category"] == UNCATEGORISED, "segment"].value_counts()
-            families += [f"page:section:{s}" for s, n in sorted(seg.items()) if n >= cfg.min_category_count]
+        if pages is None or not len(pages):
+            return pd.Series(dtype="int64")
+        parsed = categorise_details(pages, self.config.page_rules)
+        return parsed.loc[parsed["category"] == UNCATEGORISED, "segment"].value_counts()
+
+    def _families_from_counts(self, types: dict[str, int], sections: dict[str, int]) -> list[str]:
+        """The signal families, given activities per type and uncategorised page views per
+        site section (both orders are irrelevant: what is frequent enough is sorted)."""
+        cfg = self.config
+        families = [f"act:{t}" for t in CANONICAL_ACTIVITY_TYPES if t != "page_view"]
+        families += [f"page:{category}" for category, _ in cfg.page_rules]
+        unknown = [t for t, n in types.items() if t not in CANONICAL_ACTIVITY_TYPES and n >= cfg.min_category_count]
+        families += [f"act:{t}" for t in sorted(unknown)]
+        families += [f"page:section:{s}" for s, n in sorted(sections.items()) if n >= cfg.min_category_count]
         # One family per feature name: a learned family named like a fixed one (an
         # activity type called "other") or like another spelling ("G2-Intent" next to
         # "g2_intent") is dropped, and its events fall into act:other / page:other.
@@ -357,3 +473,42 @@ class FeatureBuilder:
         if builder.feature_names_ != [f["name"] for f in data["features"]]:
             raise ValueError("feature definition does not match its saved feature list")
         return builder
+
+
+# The columns of a fit summary (FeatureBuilder.fit_summary): what is counted (part, key),
+# the value (text in value, the raw spelling of a level in label, a number in number),
+# how often it occurs and the first row it occurs in (-1 when order does not matter).
+SUMMARY_COLUMNS = ("part", "key", "value", "label", "number", "count", "first")
+_SUMMARY_KEYS = ["part", "key", "value", "label", "number"]
+
+
+def _summary(part: str, key: str, values: Any, counts: Any, *, labels: Any = None, numbers: Any = None,
+             first: Any = None) -> pd.DataFrame:
+    n = len(counts)
+    return pd.DataFrame({
+        "part": pd.Series([part] * n, dtype=object), "key": pd.Series([key] * n, dtype=object),
+        "value": pd.Series(list(values), dtype=object),
+        "label": pd.Series([None] * n if labels is None else list(labels), dtype=object),
+        "number": np.full(n, np.nan) if numbers is None else np.asarray(numbers, np.float64),
+        "count": np.asarray(counts, np.int64),
+        "first": np.full(n, -1, np.int64) if first is None else np.asarray(first, np.int64),
+    })
+
+
+def _first_counts(part: str, key: str, values: Any, rows: np.ndarray) -> pd.DataFrame:
+    """Each given value's count and first row (values as text, as ``_levels`` reads them)."""
+    series = pd.Series(np.asarray(values, dtype=object), index=rows).dropna().astype(str)
+    grouped = pd.DataFrame({"value": series.to_numpy(dtype=object), "row": series.index.to_numpy(np.int64)}
+                           ).groupby("value", sort=False)["row"].agg(["size", "min"])
+    return _summary(part, key, grouped.index, grouped["size"].to_numpy(), first=grouped["min"].to_numpy())
+
+
+def merge_fit_summaries(summaries: list[pd.DataFrame] | tuple[pd.DataFrame, ...]) -> pd.DataFrame:
+    """Summaries of parts of the data (:meth:`FeatureBuilder.fit_summary`) as one: counts
+    added, first rows the earliest."""
+    frames = [s for s in summaries if len(s)]
+    if not frames:
+        return _summary("activities", "", [], [])
+    merged = pd.concat(frames, ignore_index=True).groupby(_SUMMARY_KEYS, dropna=False, sort=False).agg(
+        count=("count", "sum"), first=("first", "min")).reset_index()
+    return merged[list(SUMMARY_COLUMNS)]

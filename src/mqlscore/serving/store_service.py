@@ -9,6 +9,7 @@ is the machine's, or real time shifted to start at ``MQLSCORE_STORE_CLOCK_FROM``
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -145,7 +146,7 @@ class StoreService:
         if len(requests) == 1:
             return [self._write_alone(requests[0])]
         events = [e for r in requests for e in r]
-        created = self.store.created_of(_lead_ids(events))
+        created = self.store.created_of(_outcome_leads(events))
         try:
             batch = check_events(events, self.config, created)
         except EventsRejected:
@@ -182,7 +183,7 @@ class StoreService:
 
     def _write_alone(self, events: list[Any]) -> dict[str, Any] | RequestRejected:
         try:
-            batch = check_events(events, self.config, self.store.created_of(_lead_ids(events)))
+            batch = check_events(events, self.config, self.store.created_of(_outcome_leads(events)))
         except EventsRejected as exc:
             return _rejected(exc)
         accepted, duplicates = self.store.ingest(batch)
@@ -197,12 +198,14 @@ class StoreService:
         history (its buying group's too), with ``mql_since``, ``mql_until`` and its state."""
         at = self.engine.resolve_as_of(as_of, self.clock.now())
         hist = self._history(lead_id, at)
-        response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, at), reasons=True)
+        response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, at), reasons=True,
+                                            lead_ids=[lead_id])
         item = next(s for s in response.scores if s.lead_id == lead_id)
         since = until = None
         if item.is_mql and hist.state_at(lead_id, at) == "open":
             state = self.store.states([lead_id]).get(lead_id)
             fresh = (as_of is None and state is not None and state.changed == 0 and state.is_mql
+                     and state.scored_at is not None and state.scored_at <= micros(at)
                      and state.model_version == self.scorer.model_key and state.mql_since is not None
                      and (state.mql_until is None or state.mql_until > micros(at)))
             if fresh:
@@ -264,7 +267,11 @@ class StoreService:
 
     def status(self) -> dict[str, Any]:
         """The store's counts and the scorer's health (for ``GET /model``)."""
+        from mqlscore.store.scorer import MODEL_CHANGE_META
+
+        change = self.store.meta(MODEL_CHANGE_META)
         return {"location": self.store.location, "counts": self.store.counts(), "clock": repr(self.clock),
+                "now": iso_utc(self.clock.now()), "last_model_change": json.loads(change) if change else None,
                 "scorer_error": None if self.thread is None else self.thread.last_error,
                 "webhook": None if self.sender is None else self.sender.status()}
 
@@ -285,8 +292,11 @@ class _Pending:
         self.error: BaseException | None = None
 
 
-def _lead_ids(events: list[Any]) -> list[str]:
-    return [str(e["lead_id"]) for e in events if isinstance(e.get("lead_id"), (str, int, float))]
+def _outcome_leads(events: list[Any]) -> list[str]:
+    """The leads whose stored creation time the contract needs: those of outcome events
+    (an outcome may not come before its lead's created_at; activities have no such rule)."""
+    return [str(e["lead_id"]) for e in events
+            if e.get("kind") == "outcome" and isinstance(e.get("lead_id"), (str, int, float))]
 
 
 def _rejected(exc: EventsRejected) -> RequestRejected:

@@ -252,6 +252,12 @@ def _validate(lead_rows: list[dict], lead_at: list[int], act_rows: list[dict], a
 
 def to_micros(values: pd.Series) -> np.ndarray:
     """UTC timestamps as whole microseconds since 1970 (the store's time), -1 where missing."""
+    if str(values.dtype) in ("datetime64[us, UTC]", "datetime64[us]"):
+        # The contract's clean columns: already microseconds (a few µs, against ~0.3 ms below).
+        instants = values.to_numpy(dtype="datetime64[us]")
+        out = instants.astype("int64")
+        out[np.isnat(instants)] = -1
+        return out
     stamps = pd.to_datetime(values, utc=True)
     out = stamps.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy(copy=True)
     out[stamps.isna().to_numpy()] = -1

@@ -133,10 +133,21 @@ class LeadStore:
         """Stored leads' creation times (for the contract's checks of events on them)."""
         ids = sorted(set(lead_ids))
         out: dict[str, pd.Timestamp] = {}
-        with self.db.transaction() as cur:
-            for part in _chunks(ids):
-                cur.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})", part)
-                out.update({lead: stamp(us) for lead, us in cur.fetchall()})
+        if not ids:
+            return out
+        if self.db.dialect == POSTGRES:
+            with self.db.transaction() as cur:
+                for part in _chunks(ids):
+                    cur.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})", part)
+                    out.update({lead: stamp(us) for lead, us in cur.fetchall()})
+            return out
+        # SQLite: a plain read outside a transaction (WAL gives it a snapshot), not BEGIN
+        # IMMEDIATE, which would queue it behind every writer for the write lock.
+        conn = self.db.connection()
+        for part in _chunks(ids):
+            rows = conn.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})",
+                                part).fetchall()
+            out.update({lead: stamp(us) for lead, us in rows})
         return out
 
     def ingest(self, batch: EventBatch, quiet: bool = False) -> tuple[int, int]:
@@ -153,83 +164,100 @@ class LeadStore:
         return self.db.run(self._ingest, batch, quiet)
 
     def _ingest(self, cur: Cursor, batch: EventBatch, quiet: bool) -> set[int]:
+        # Few statements, each of many rows: a statement is a round trip to PostgreSQL, and on
+        # either database a moment the thread gives up the GIL and may wait to get it back
+        # (the worker's scorer thread is busy under load), so per-row statements cost most.
         now = wall_us()
         first: dict[str, int] = {}
         for i, event_id in enumerate(batch.ids):
             first.setdefault(event_id, i)
-        order = sorted(first)  # one lock order for every writer
         new: set[int] = set()
-        for part in _chunks(order):
+        for part in _chunks(sorted(first)):  # one lock order for every writer
             rows = [(e, batch.kinds[first[e]], batch.lead_ids[first[e]], now) for e in part]
-            cur.execute("INSERT INTO events (event_id, kind, lead_id, received_at) VALUES "
-                        + ", ".join(["(?, ?, ?, ?)"] * len(rows))
-                        + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id", [v for r in rows for v in r])
-            new.update(first[e] for (e,) in cur.fetchall())
-        touched: set[str] = set()
-        accounts: set[str] = set()
-        touched |= self._write_leads(cur, batch.leads, new, now, accounts)
-        touched |= self._write_activities(cur, batch, new)
-        touched |= self._write_outcomes(cur, batch.outcomes, new)
-        if touched:
-            self._mark_changed(cur, touched, accounts, quiet)
+            insert = (f"INSERT INTO events (event_id, kind, lead_id, received_at) VALUES {_rows_marks(4, len(rows))} "
+                      "ON CONFLICT (event_id) DO NOTHING")
+            values = [v for r in rows for v in r]
+            if cur.dialect == POSTGRES:
+                cur.execute(insert + " RETURNING event_id", values)
+                new.update(first[e] for (e,) in cur.fetchall())
+            else:
+                # SQLite holds the write lock for the whole transaction (BEGIN IMMEDIATE), so the
+                # ids not stored before are those absent now, read as one row (see _column).
+                stored = set(_column(cur, f"SELECT event_id AS v FROM events WHERE event_id IN ({_marks(part)})",
+                                     part))
+                cur.execute(insert, values)
+                new.update(first[e] for e in part if e not in stored)
+        if not new:
+            return new
+        leads, acts = _new_rows(batch.leads, new), _new_rows(batch.activities, new)
+        outs = _new_rows(batch.outcomes, new)
+        touched = {str(x) for frame in (leads, acts, outs) if len(frame) for x in frame["lead_id"]}
+        if not touched:
+            return new
+        # Read once, before the writes: the buying groups the touched leads are in (a lead
+        # moved to another account leaves a changed group behind).
+        accounts = self._accounts_of(cur, touched)
+        self._write_leads(cur, leads, now, accounts)
+        self._write_activities(cur, batch, acts)
+        self._write_outcomes(cur, outs)
+        self._mark_changed(cur, touched, accounts, quiet, looked_up=True)
         return new
 
-    def _write_leads(self, cur: Cursor, leads: pd.DataFrame, new: set[int], now: int, accounts: set[str]) -> set[str]:
+    def _accounts_of(self, cur: Cursor, lead_ids: Iterable[str]) -> set[str]:
+        """The stored accounts of these leads."""
+        out: set[str] = set()
+        for part in _chunks(sorted(set(lead_ids))):
+            out.update(_column(cur, f"SELECT DISTINCT account_id AS v FROM leads WHERE lead_id IN ({_marks(part)}) "
+                                    "AND account_id IS NOT NULL", part))
+        return out
+
+    def _write_leads(self, cur: Cursor, leads: pd.DataFrame, now: int, accounts: set[str]) -> None:
         if leads.empty:
-            return set()
-        leads = leads[leads[EVENT_COLUMN].astype(int).isin(new)].sort_values("lead_id")
-        if leads.empty:
-            return set()
-        created = to_micros(leads["created_at"])
-        account = leads["account_id"] if "account_id" in leads else pd.Series([None] * len(leads), index=leads.index)
+            return
+        created = to_micros(leads["created_at"]).tolist()
+        account = leads["account_id"].tolist() if "account_id" in leads else [None] * len(leads)
         fields = leads.drop(columns=[c for c in ("lead_id", "created_at", "account_id", EVENT_COLUMN) if c in leads])
-        rows = []
-        ids = leads["lead_id"].astype(str).tolist()
-        # A lead moved to another account leaves a changed buying group behind.
-        for part in _chunks(ids):
-            cur.execute(f"SELECT account_id FROM leads WHERE lead_id IN ({_marks(part)}) AND account_id IS NOT NULL",
-                        part)
-            accounts.update(a for (a,) in cur.fetchall())
-        for k, lead in enumerate(ids):
-            acc = _json_value(account.iloc[k])
+        by_id: dict[str, tuple] = {}  # the last copy of a lead in the batch wins
+        for lead, acc, at, values in zip(leads["lead_id"].astype(str), account, created, fields.to_dict("records")):
+            acc = _json_value(acc)
             if acc is not None:
                 accounts.add(str(acc))
-            values = {c: _json_value(v) for c, v in fields.iloc[k].items()}
-            rows.append((lead, None if acc is None else str(acc), int(created[k]),
-                         json.dumps({c: v for c, v in values.items() if v is not None}, sort_keys=True), now))
-        cur.executemany("INSERT INTO leads (lead_id, account_id, created_at, fields, updated_at) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT (lead_id) DO UPDATE SET account_id = excluded.account_id, "
-                        "created_at = excluded.created_at, fields = excluded.fields, updated_at = excluded.updated_at",
-                        rows)
-        return set(ids)
+            values = {c: _json_value(v) for c, v in values.items()}
+            by_id[lead] = (lead, None if acc is None else str(acc), int(at),
+                           json.dumps({c: v for c, v in values.items() if v is not None}, sort_keys=True), now)
+        for part in _chunks([by_id[k] for k in sorted(by_id)]):
+            cur.execute(f"INSERT INTO leads (lead_id, account_id, created_at, fields, updated_at) VALUES "
+                        f"{_rows_marks(5, len(part))} ON CONFLICT (lead_id) DO UPDATE SET "
+                        "account_id = excluded.account_id, created_at = excluded.created_at, "
+                        "fields = excluded.fields, updated_at = excluded.updated_at", [v for r in part for v in r])
 
-    def _write_activities(self, cur: Cursor, batch: EventBatch, new: set[int]) -> set[str]:
-        acts = batch.activities
+    def _write_activities(self, cur: Cursor, batch: EventBatch, acts: pd.DataFrame) -> None:
         if acts.empty:
-            return set()
-        acts = acts[acts[EVENT_COLUMN].astype(int).isin(new)]
-        if acts.empty:
-            return set()
-        at = to_micros(acts["occurred_at"])
-        detail = acts["detail"] if "detail" in acts else pd.Series([None] * len(acts), index=acts.index)
+            return
+        at = to_micros(acts["occurred_at"]).tolist()
+        detail = acts["detail"].tolist() if "detail" in acts else [None] * len(acts)
         rows = sorted((batch.ids[int(e)], str(lead), int(t), str(kind), _json_value(d))
-                      for e, lead, t, kind, d in zip(acts[EVENT_COLUMN], acts["lead_id"], at, acts["activity_type"],
-                                                     detail))
-        cur.executemany("INSERT INTO activities (event_id, lead_id, occurred_at, activity_type, detail) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING", rows)
-        return {r[1] for r in rows}
+                      for e, lead, t, kind, d in zip(acts[EVENT_COLUMN].tolist(), acts["lead_id"].tolist(), at,
+                                                     acts["activity_type"].tolist(), detail))
+        for part in _chunks(rows):
+            cur.execute("INSERT INTO activities (event_id, lead_id, occurred_at, activity_type, detail) VALUES "
+                        f"{_rows_marks(5, len(part))} ON CONFLICT (event_id) DO NOTHING", [v for r in part for v in r])
 
-    def _write_outcomes(self, cur: Cursor, outcomes: pd.DataFrame, new: set[int]) -> set[str]:
+    def _write_outcomes(self, cur: Cursor, outcomes: pd.DataFrame) -> None:
         if outcomes.empty:
-            return set()
-        outcomes = outcomes[outcomes[EVENT_COLUMN].astype(int).isin(new)].sort_values("lead_id")
-        if outcomes.empty:
-            return set()
-        sql_at, dq_at = to_micros(outcomes["sql_at"]), to_micros(outcomes["disqualified_at"])
-        rows = [(str(lead), None if s < 0 else int(s), None if d < 0 else int(d))
-                for lead, s, d in zip(outcomes["lead_id"], sql_at, dq_at)]
-        # The earliest of each fact wins, as when an export lists a lead's outcome twice.
-        cur.executemany("INSERT INTO outcomes (lead_id, sql_at, disqualified_at) VALUES (?, ?, ?) "
+            return
+        earliest: dict[str, list[int | None]] = {}
+        # The earliest of each fact wins, as when an export lists a lead's outcome twice
+        # (merged here too: one statement may not update a row twice on PostgreSQL).
+        for lead, s, d in zip(outcomes["lead_id"].astype(str), to_micros(outcomes["sql_at"]).tolist(),
+                              to_micros(outcomes["disqualified_at"]).tolist()):
+            facts = earliest.setdefault(lead, [None, None])
+            for k, value in enumerate((s, d)):
+                if value >= 0 and (facts[k] is None or value < facts[k]):
+                    facts[k] = int(value)
+        rows = [(lead, *earliest[lead]) for lead in sorted(earliest)]
+        for part in _chunks(rows):
+            cur.execute(f"INSERT INTO outcomes (lead_id, sql_at, disqualified_at) VALUES {_rows_marks(3, len(part))} "
                         "ON CONFLICT (lead_id) DO UPDATE SET "
                         "sql_at = CASE WHEN outcomes.sql_at IS NULL THEN excluded.sql_at "
                         "WHEN excluded.sql_at IS NULL THEN outcomes.sql_at "
@@ -237,22 +265,21 @@ class LeadStore:
                         "disqualified_at = CASE WHEN outcomes.disqualified_at IS NULL THEN excluded.disqualified_at "
                         "WHEN excluded.disqualified_at IS NULL THEN outcomes.disqualified_at "
                         "WHEN excluded.disqualified_at < outcomes.disqualified_at THEN excluded.disqualified_at "
-                        "ELSE outcomes.disqualified_at END", rows)
-        return {r[0] for r in rows}
+                        "ELSE outcomes.disqualified_at END", [v for r in part for v in r])
 
-    def _mark_changed(self, cur: Cursor, leads: set[str], accounts: set[str], quiet: bool) -> None:
-        """Each touched lead, and every lead of a touched buying group, needs scoring again."""
+    def _mark_changed(self, cur: Cursor, leads: set[str], accounts: set[str], quiet: bool,
+                      looked_up: bool = False) -> None:
+        """Each touched lead, and every lead of a touched buying group, needs scoring again
+        (``looked_up``: ``accounts`` already holds the touched leads' accounts)."""
         ids = set(leads)
-        for part in _chunks(sorted(leads)):
-            cur.execute(f"SELECT account_id FROM leads WHERE lead_id IN ({_marks(part)}) AND account_id IS NOT NULL",
-                        part)
-            accounts.update(a for (a,) in cur.fetchall())
+        if not looked_up:
+            accounts = accounts | self._accounts_of(cur, leads)
         for part in _chunks(sorted(accounts)):
-            cur.execute(f"SELECT lead_id FROM leads WHERE account_id IN ({_marks(part)})", part)
-            ids.update(lead for (lead,) in cur.fetchall())
-        rows = [(lead, int(quiet)) for lead in sorted(ids)]
-        cur.executemany("INSERT INTO lead_state (lead_id, changed, quiet) VALUES (?, 1, ?) "
-                        "ON CONFLICT (lead_id) DO UPDATE SET changed = lead_state.changed + 1", rows)
+            ids.update(_column(cur, f"SELECT lead_id AS v FROM leads WHERE account_id IN ({_marks(part)})", part))
+        for part in _chunks(sorted(ids)):
+            cur.execute(f"INSERT INTO lead_state (lead_id, changed, quiet) VALUES {_rows_marks(3, len(part))} "
+                        "ON CONFLICT (lead_id) DO UPDATE SET changed = lead_state.changed + 1",
+                        [v for lead in part for v in (lead, 1, int(quiet))])
 
     # -- reads -------------------------------------------------------------------
     def has_lead(self, lead_id: str) -> bool:
@@ -497,3 +524,27 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[list[Any]]:
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
+
+
+def _column(cur: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
+    """The values of a one-column query (its column named ``v``). On SQLite they come as
+    one JSON row: each row fetched is a step that gives up the GIL, and under load the
+    thread may then wait a switch interval (5 ms) to get it back from the scorer."""
+    if cur.dialect == POSTGRES:
+        return [v for (v,) in cur.execute(sql, params).fetchall()]
+    row = cur.execute(f"SELECT json_group_array(v) FROM ({sql}) AS q", params).fetchone()
+    return json.loads(row[0]) if row and row[0] else []
+
+
+def _rows_marks(columns: int, rows: int) -> str:
+    """``(?, ?), (?, ?), ...``: placeholders of a multi-row VALUES."""
+    row = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([row] * rows)
+
+
+def _new_rows(frame: pd.DataFrame, new: set[int]) -> pd.DataFrame:
+    """The rows of a batch table whose event was accepted."""
+    if frame.empty or EVENT_COLUMN not in frame:
+        return frame.iloc[:0]
+    keep = np.fromiter((int(e) in new for e in frame[EVENT_COLUMN].tolist()), dtype=bool, count=len(frame))
+    return frame if keep.all() else frame[keep]

@@ -1,0 +1,105 @@
+"""Scoring from your own Spark job with ``mlflow.pyfunc.spark_udf`` on the registered model.
+
+The registered model (``mqlscore.mlflow_model``) takes raw contract rows: one row
+per lead with the contract's lead columns and its activities as a JSON list, and
+scores each lead with the other leads of its account *in the same call* as its
+buying group. ``spark_udf`` calls the model once per Arrow batch of a partition,
+so the rows must be laid out with each buying group inside one batch: that is
+what :func:`pyfunc_input` and :func:`pyfunc_scores` do::
+
+    from mqlscore.spark.udf import pyfunc_input, pyfunc_scores
+
+    rows = pyfunc_input(leads, activities)          # Spark DataFrames of contract rows
+    scores = pyfunc_scores(spark, "models:/mqlscore@champion", rows, as_of="2026-09-30T00:00:00Z")
+    scores.write.parquet("scores.parquet")
+
+which amounts to::
+
+    import mlflow
+    udf = mlflow.pyfunc.spark_udf(spark, "models:/mqlscore@champion", result_type=RESULT_TYPE,
+                                  env_manager="local", params={"as_of": "2026-09-30T00:00:00Z"})
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "0")   # a batch = a whole partition
+    columns = [*mqlscore.contract.schema.LEAD_COLUMNS, "activities"]      # the signature's inputs, by name
+    scores = rows.select(udf(F.struct(*columns)).alias("s")).select("s.*")
+
+with ``rows`` repartitioned by buying group (an account's leads together, a lead
+without an account alone). The model's input signature holds the contract's lead
+columns only: MLflow drops any other column before the model sees it, so a model
+that learned from extra lead columns scores them as missing through this path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mqlscore.contract.schema import COUNT_COLUMNS, LEAD_COLUMNS, PYFUNC_OUTPUT_COLUMNS
+
+_TYPES = {"probability": "double", "score": "double", "is_mql": "boolean", "fit_points": "double",
+          "intent_points": "double"}
+# The model's output as a Spark struct (mlflow.pyfunc.spark_udf's result_type).
+RESULT_TYPE = ", ".join(f"{c} {_TYPES.get(c, 'string')}" for c in PYFUNC_OUTPUT_COLUMNS)
+_ISO = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
+
+
+def _text(frame: Any, column: str) -> Any:
+    """A column as the pyfunc's text: instants as ISO-8601 UTC to the microsecond."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    kind = frame.schema[column].dataType
+    if isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
+        return F.date_format(F.col(column), _ISO)
+    return F.col(column).cast("string")
+
+
+def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int | None = None) -> Any:
+    """The registered model's input on Spark: one row per lead of ``leads`` with the
+    contract's lead columns (counts as numbers, everything else as text, instants
+    ISO-8601 UTC) and ``activities``, a JSON list of the lead's activities
+    (``occurred_at``, ``activity_type``, ``detail``), repartitioned so that a buying
+    group is never split across partitions (and sorted by group within them)."""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for column in LEAD_COLUMNS:
+        if column not in leads.columns:
+            columns.append(F.lit(None).cast("double" if column in COUNT_COLUMNS else "string").alias(column))
+        elif column in COUNT_COLUMNS:
+            columns.append(F.col(column).cast("double").alias(column))
+        else:
+            columns.append(_text(leads, column).alias(column))
+    rows = leads.select(*columns)
+    if activities is not None:
+        detail = _text(activities, "detail") if "detail" in activities.columns else F.lit(None).cast("string")
+        event = F.struct(_text(activities, "occurred_at").alias("occurred_at"),
+                         F.col("activity_type").cast("string").alias("activity_type"), detail.alias("detail"))
+        lists = activities.groupBy(F.col("lead_id").cast("string").alias("lead_id")).agg(
+            F.to_json(F.array_sort(F.collect_list(event))).alias("activities"))
+        rows = rows.join(lists, "lead_id", "left")
+    else:
+        rows = rows.withColumn("activities", F.lit(None).cast("string"))
+    account = F.nullif(F.trim(F.col("account_id")), F.lit(""))
+    group = F.coalesce(F.concat(F.lit("account:"), account), F.concat(F.lit("lead:"), F.col("lead_id")))
+    n = partitions or max(rows.sparkSession.sparkContext.defaultParallelism * 2, 1)
+    return rows.repartition(n, group).sortWithinPartitions(group)
+
+
+def pyfunc_scores(spark: Any, model_uri: str, rows: Any, as_of: str | pd.Timestamp | None = None) -> Any:
+    """``mlflow.pyfunc.spark_udf`` of the registered model at ``model_uri`` applied to
+    ``rows`` (:func:`pyfunc_input`), scoring at ``as_of`` (default: now): a Spark
+    DataFrame with the model's output columns (``PYFUNC_OUTPUT_COLUMNS``; reasons as
+    JSON text). Sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` to no limit on
+    the session, so that each call of the model gets a whole partition."""
+    from pyspark.sql import functions as F
+
+    from mqlscore.registry import configure
+
+    mlflow = configure()
+    params = {"as_of": "" if as_of is None else pd.Timestamp(as_of).isoformat()}
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=RESULT_TYPE, env_manager="local", params=params)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "0")
+    # named inputs (a struct): the signature's optional columns rule out calling udf() bare
+    inputs = F.struct(*[F.col(c) for c in (*LEAD_COLUMNS, "activities")])
+    return rows.select(udf(inputs).alias("scored")).select("scored.*")

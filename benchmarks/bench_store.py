@@ -1,6 +1,6 @@
 """Benchmark: the lead store behind the service, over loopback HTTP (issue 14).
 
-Run: ``uv run python benchmarks/bench_store.py [--rate 500] [--seconds 60] [--batch-sizes 1,10]
+Run: ``uv run python benchmarks/bench_store.py [--rate 500] [--seconds 60] [--batch-sizes 10,1]
 [--backends sqlite,postgresql] [--workers 2]``.
 
 Trains (once, cached) the champion of ``bench_service.py``, generates a 6,000-lead demo
@@ -21,14 +21,18 @@ then for each database:
    a marketing-automation feed: mostly activities (on stored leads and on leads
    created during the run), some lead events (new leads, some joining stored
    accounts, and updates of stored leads), a few outcomes, and ~1 % of events sent
-   again with the same event_id (a webhook retrying);
+   again with the same event_id (a webhook retrying). One run with 10 events per
+   request (batching senders post several events per request) and one with 1 (a
+   sender posting each event alone: 500 requests/s);
 5. after the server is stopped, the database itself: every acknowledged event_id is
    in ``events`` exactly once (and each acknowledged activity in ``activities``), and
    the duplicates the service reported equal the events sent again.
 
 Targets: p99 acknowledgement <= 100 ms at 500 events/s and zero lost events on both
 databases; ``GET /leads/{id}`` p50 <= 20 ms. Writes ``benchmarks/results/bench_store.json``
-and ``bench_store.md``.
+and ``bench_store.md``, with what else the machine was doing (load average, and the CPU
+of processes outside the benchmark, sampled every 10 s). Without PostgreSQL's server
+(``make system`` installs it) that half is skipped, with the reason.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_fit_from_summaries_of_parts_is_fit(dataset, config) -> None:
     for seed, n_parts in ((1, 2), (2, 5)):
         part = np.random.default_rng(seed).integers(0, n_parts, len(leads))
 
-        def summaries(kinds: dict[str, str] | None) -> pd.DataFrame:
+        def summaries(kinds: dict[str, str] | None, part: np.ndarray = part, n_parts: int = n_parts) -> pd.DataFrame:
             out = []
             for k in range(n_parts):
                 mask = part == k
@@ -255,6 +255,16 @@ def test_a_broken_export_is_reported_as_pandas_reports_it(spark, tmp_path: Path)
         assert sorted(kept) == sorted(lenient.leads["lead_id"])
     finally:
         on_spark.release()
+
+    # a required column missing stops lenient validation too, with the same report
+    pd.read_parquet(folder / "activities.parquet").drop(columns="activity_type").to_parquet(
+        folder / "activities.parquet", index=False)
+    with pytest.raises(ContractError) as pandas_error:
+        load_folder(folder, lenient=True)
+    with pytest.raises(ContractError) as spark_error:
+        read_export(spark, folder, buckets=4, lenient=True)
+    assert "activities.activity_type: required column 'activity_type' is missing" in str(spark_error.value)
+    assert _problems(spark_error.value.report) == _problems(pandas_error.value.report)
 
 
 # ----------------------------------------------------------------------------- features

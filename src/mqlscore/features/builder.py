@@ -129,7 +129,8 @@ class FeatureBuilder:
         stats = summary[summary["part"] == "extra_kind"]
         kinds: dict[str, str] = {}
         for col in fitf.extra_columns(pd.DataFrame(columns=columns), self.config.exclude_columns):
-            counts = dict(zip(stats.loc[stats["key"] == col, "value"], stats.loc[stats["key"] == col, "count"]))
+            mine = stats[stats["key"] == col]
+            counts = dict(zip(mine["value"], mine["count"], strict=True))
             given, parsed = int(counts.get("given", 0)), int(counts.get("parsed", 0))
             if not given:
                 kinds[col] = "categorical"
@@ -144,7 +145,6 @@ class FeatureBuilder:
         their activities, with the extra columns' values summarised for their kinds:
         the builder :meth:`fit` would give on all of those leads and activities at once
         (the same vocabularies, levels, kinds, quantiles and level spellings)."""
-        cfg = self.config
 
         def part(name: str, key: str = "") -> pd.DataFrame:
             return summary[(summary["part"] == name) & (summary["key"] == key)]
@@ -158,8 +158,8 @@ class FeatureBuilder:
         if int(part("activities")["count"].sum()):
             types = part("activity_type")
             sections = part("page_section")
-            self.families_ = self._families_from_counts(dict(zip(types["value"], types["count"])),
-                                                        dict(zip(sections["value"], sections["count"])))
+            self.families_ = self._families_from_counts(dict(zip(types["value"], types["count"], strict=True)),
+                                                        dict(zip(sections["value"], sections["count"], strict=True)))
         else:
             self.families_ = []
         self.categories_ = {name: self._levels(multiset(part("fact", name))) for name in fitf.CATEGORICAL_FIT}

@@ -25,9 +25,6 @@ from mqlscore.spark import parts
 from mqlscore.spark.parts import BUCKET, GROUP, ROW
 from mqlscore.spark.read import SparkExport
 
-SNAPSHOT_COLUMNS = ("lead_id", "as_of", "kind", "labelled", "label")
-
-
 def per_part(export: SparkExport, function: Any, schema: pa.Schema) -> Any:
     """``function(leads, activities)`` (Arrow tables of one part) over every part:
     ``groupBy(part).cogroup(...).applyInArrow``."""

@@ -99,6 +99,7 @@ def validate_part(table: pa.Table, *, names: dict[str, list[str]], present: dict
             frame[ROW_MARKER] = rows
         frame.index = pd.Index(rows, name="row")
         frames[name] = frame
+    fatal = False
     try:
         dataset = validate_tables(frames, as_of=as_of, lenient=lenient, max_examples=max_examples)
         report, clean = dataset.report, dataset
@@ -107,7 +108,9 @@ def validate_part(table: pa.Table, *, names: dict[str, list[str]], present: dict
         if lenient and report.problems and report.problems[-1].message.startswith(NO_LEAD_LEFT):
             # every lead of this part was set aside: the others may still have leads (checked on the driver)
             report.problems.pop()
-    out = [_report_rows(bucket, report)]
+        else:
+            fatal = lenient  # a missing column, say: lenient mode stops too
+    out = [_report_rows(bucket, report, fatal)]
     if clean is not None:
         out.append(_clean_rows(bucket, "leads", clean.leads, clean.leads[ROW_MARKER].to_numpy(np.int64), present))
         if "activities" in names:
@@ -134,9 +137,10 @@ def _with_all_columns(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _report_rows(bucket: int, report: Any) -> pa.Table:
+def _report_rows(bucket: int, report: Any, fatal: bool) -> pa.Table:
     return pa.table({BUCKET: pa.array([bucket], pa.int32()), TABLE: pa.array([len(TABLES)], pa.int32()),
-                     ROW: pa.array([-1], pa.int64()), REPORT: pa.array([report_to_json(report)], pa.string())})
+                     ROW: pa.array([-1], pa.int64()),
+                     REPORT: pa.array([report_to_json(report, fatal=fatal)], pa.string())})
 
 
 def _clean_rows(bucket: int, name: str, frame: pd.DataFrame, rows: np.ndarray,
@@ -158,9 +162,10 @@ def _arrow(values: pd.Series, kind: pa.DataType) -> pa.Array:
         return pa.array(values, type=kind, from_pandas=True)
 
 
-def report_to_json(report: Any) -> str:
-    """A ``ValidationReport`` as JSON (instants as ISO text)."""
-    data = asdict(report)
+def report_to_json(report: Any, *, fatal: bool = False) -> str:
+    """A ``ValidationReport`` as JSON (instants as ISO text); ``fatal`` when validation
+    stopped even in lenient mode."""
+    data = {**asdict(report), "fatal": fatal}
     for key in ("time_min", "time_max", "as_of"):
         data[key] = None if data[key] is None else pd.Timestamp(data[key]).isoformat()
     return json.dumps(data, default=str)

@@ -162,8 +162,9 @@ def _with_rows(spark: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict
     return out, totals
 
 
-def _id_text(frame: Any, column: str | None) -> Any:
-    """A ``lead_id`` column as the contract's stripped text (None when missing or empty)."""
+def id_text(frame: Any, column: str | None) -> Any:
+    """An id column (``lead_id``, ``account_id``) of ``frame`` as the contract's stripped
+    text, a Spark column expression (None when missing or empty)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -230,7 +231,7 @@ def read_export(spark: Any, path: str | os.PathLike[str], *, as_of: pd.Timestamp
     def positional(table: str, column: str) -> str | None:
         return names[table][present[table].index(column)] if column in present[table] else None
 
-    leads = raw["leads"].withColumn(_ID, _id_text(raw["leads"], positional("leads", "lead_id")))
+    leads = raw["leads"].withColumn(_ID, id_text(raw["leads"], positional("leads", "lead_id")))
     leads_schema = T.StructType([*leads.schema.fields, T.StructField(GROUP, T.StringType())])
     leads = leads.mapInArrow(partial(_group_batches, account=positional("leads", "account_id")), leads_schema)
     repeated = (leads.filter(F.col(_ID).isNotNull()).groupBy(_ID).count().filter(F.col("count") > 1)
@@ -249,7 +250,7 @@ def read_export(spark: Any, path: str | os.PathLike[str], *, as_of: pd.Timestamp
     for index, table in enumerate(TABLES[1:], start=1):
         if table not in raw:
             continue
-        frame = raw[table].withColumn(_ID, _id_text(raw[table], positional(table, "lead_id")))
+        frame = raw[table].withColumn(_ID, id_text(raw[table], positional(table, "lead_id")))
         # rows of unknown leads go to a part with leads, where validation sets them aside
         orphan = F.element_at(F.array(*[F.lit(b) for b in owners]),
                               (F.pmod(F.xxhash64(F.coalesce(F.col(_ID), F.col(ROW).cast("string"))),
@@ -266,12 +267,12 @@ def read_export(spark: Any, path: str | os.PathLike[str], *, as_of: pd.Timestamp
     validated = union.groupBy(BUCKET).applyInArrow(lambda table: parts.validate_part(table, **options),
                                                    from_arrow_schema(parts.validation_schema())).persist(
         StorageLevel.DISK_ONLY)
-    reports = [report_from_json(r) for r in validated.filter(F.col(TABLE) == len(TABLES)).select(REPORT)
-               .toArrow().column(0).to_pylist()]
-    report = merge_reports(reports, lenient=lenient, max_examples=max_examples, as_of=as_of)
+    found = [report_from_json(r) for r in validated.filter(F.col(TABLE) == len(TABLES)).select(REPORT)
+             .toArrow().column(0).to_pylist()]
+    report = merge_reports([r for r, _ in found], lenient=lenient, max_examples=max_examples, as_of=as_of)
     report.sources = {table: located[table] for table in TABLES if table in located}
     report.rows_read = dict(rows_read)
-    if report.errors and not lenient:
+    if report.errors and (not lenient or any(fatal for _, fatal in found)):
         leads.unpersist()
         validated.unpersist()
         raise ContractError(report)
@@ -310,13 +311,14 @@ def read_export(spark: Any, path: str | os.PathLike[str], *, as_of: pd.Timestamp
 # ----------------------------------------------------------------------------- reports
 
 
-def report_from_json(text: str) -> ValidationReport:
-    """A report written by ``parts.report_to_json``."""
+def report_from_json(text: str) -> tuple[ValidationReport, bool]:
+    """A report written by ``parts.report_to_json``, and whether validation stopped there."""
     data = json.loads(text)
+    fatal = bool(data.pop("fatal", False))
     data["problems"] = [Problem(**p) for p in data["problems"]]
     for key in ("time_min", "time_max", "as_of"):
         data[key] = None if data[key] is None else pd.Timestamp(data[key])
-    return ValidationReport(**data)
+    return ValidationReport(**data), fatal
 
 
 _COUNTED = re.compile(r"(\d[\d,]*) ((?:exact duplicate )?(?:row|lead|error))s?\b")
@@ -335,7 +337,7 @@ def _merge_message(messages: list[str]) -> str:
     "1 lead") added up, and a list of values with counts merged value by value."""
     heads = [m.partition(_LIST_START) for m in messages]
     numbers = [[int(x.group(1).replace(",", "")) for x in _COUNTED.finditer(head)] for head, _, _ in heads]
-    totals = [sum(column) for column in zip(*numbers)]
+    totals = [sum(column) for column in zip(*numbers, strict=True)]
     counter = iter(totals)
 
     def render(match: re.Match[str]) -> str:
@@ -416,7 +418,7 @@ def _problem_order(reports: list[ValidationReport], keys: list[tuple[str, str, s
     waiting = {key: 0 for key in keys}
     for report in reports:
         listed = [(p.severity, p.table, p.column, _skeleton(p.message)) for p in report.problems]
-        for first, then in zip(listed, listed[1:]):
+        for first, then in zip(listed, listed[1:], strict=False):
             if first != then and then not in after[first]:
                 after[first].add(then)
                 waiting[then] += 1

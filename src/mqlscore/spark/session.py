@@ -82,7 +82,6 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "mqlscore",
         "spark.driver.memory": driver_memory,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.log.level": "ERROR",
         "spark.sql.session.timeZone": "UTC",
         "spark.python.worker.memory": DEFAULT_PYTHON_WORKER_MEMORY,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -113,7 +112,6 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "mqlscore",
     except Exception as exc:  # noqa: BLE001 - py4j and the JVM raise many kinds; all mean "no Spark"
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SparkUnavailable(f"Spark did not start on {master}: {first}") from None
-    spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
@@ -131,6 +129,10 @@ def _cores(master: str) -> int:
 _LOG_CONFIG = """\
 rootLogger.level = error
 rootLogger.appenderRef.console.ref = console
+logger.submit.name = org.apache.spark.deploy.SparkSubmit
+logger.submit.level = error
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
 appender.console.type = Console
 appender.console.name = console
 appender.console.target = SYSTEM_ERR

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from mqlscore.config import Settings
 from mqlscore.contract import Dataset

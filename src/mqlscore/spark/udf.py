@@ -62,6 +62,8 @@ def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int |
     group is never split across partitions (and sorted by group within them)."""
     from pyspark.sql import functions as F
 
+    from mqlscore.spark.read import id_text
+
     columns = []
     for column in LEAD_COLUMNS:
         if column not in leads.columns:
@@ -80,7 +82,8 @@ def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int |
         rows = rows.join(lists, "lead_id", "left")
     else:
         rows = rows.withColumn("activities", F.lit(None).cast("string"))
-    account = F.nullif(F.trim(F.col("account_id")), F.lit(""))
+    # the buying group as features.account.buying_groups strips it (all of Python's whitespace)
+    account = id_text(rows, "account_id")
     group = F.coalesce(F.concat(F.lit("account:"), account), F.concat(F.lit("lead:"), F.col("lead_id")))
     n = partitions or max(rows.sparkSession.sparkContext.defaultParallelism * 2, 1)
     return rows.repartition(n, group).sortWithinPartitions(group)

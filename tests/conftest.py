@@ -139,15 +139,13 @@ def postgres_url():
     or fails when ``MQLSCORE_REQUIRE_POSTGRES=1`` (``make test`` sets it when PostgreSQL is installed)."""
     from contextlib import ExitStack
 
-    from support import PostgresUnavailable, postgres_server
+    from support import PostgresUnavailable, cannot_start, postgres_server
 
     with ExitStack() as stack:
         try:
             url = stack.enter_context(postgres_server())
         except PostgresUnavailable as exc:
-            if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
-                pytest.fail(f"PostgreSQL cannot start here ({REQUIRE_POSTGRES_ENV}=1): {exc}", pytrace=False)
-            pytest.skip(f"PostgreSQL cannot start here: {exc}")
+            cannot_start("PostgreSQL", exc, REQUIRE_POSTGRES_ENV)
         yield url
 
 

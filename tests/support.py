@@ -605,3 +605,11 @@ def mqlscore_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float
                           timeout=timeout, check=False)
     assert done.returncode == 0, f"mqlscore {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
     return done.stdout + done.stderr
+
+
+def cannot_start(part: str, reason: object, require_env: str) -> None:
+    """A part a test needs cannot start here: skip, saying why, or fail when
+    ``require_env`` is "1" (``make test`` sets it where the part is installed)."""
+    if os.environ.get(require_env) == "1":
+        pytest.fail(f"{part} cannot start here ({require_env}=1): {reason}", pytrace=False)
+    pytest.skip(f"{part} cannot start here: {reason}")

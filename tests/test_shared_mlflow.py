@@ -47,7 +47,7 @@ WAIT = 240.0  # seconds a held training waits for the other before the test give
 def shared_server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory):
     """``mlflow server`` on 127.0.0.1 with its store in a fresh PostgreSQL database and its
     artifacts in a folder served through it; stopped at the module's end."""
-    from support import MlflowServerUnavailable, fresh_database, mlflow_server
+    from support import MlflowServerUnavailable, cannot_start, fresh_database, mlflow_server
 
     with ExitStack() as stack:
         try:
@@ -55,9 +55,7 @@ def shared_server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory):
             server = stack.enter_context(mlflow_server(fresh_database(postgres_url),
                                                        tmp_path_factory.mktemp("mlflow-server")))
         except MlflowServerUnavailable as exc:
-            if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
-                pytest.fail(f"mlflow server cannot start here ({REQUIRE_POSTGRES_ENV}=1): {exc}", pytrace=False)
-            pytest.skip(f"mlflow server cannot start here: {exc}")
+            cannot_start("mlflow server", exc, REQUIRE_POSTGRES_ENV)
         server["start_seconds"] = time.perf_counter() - t0
         yield server
 

@@ -11,7 +11,6 @@ several input partitions and meet again in their part.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -32,6 +31,8 @@ TIMINGS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def spark():
     """A local[2] SparkSession for the module (stopped at its end)."""
+    from support import cannot_start
+
     from mqlscore.spark.session import SparkUnavailable, spark_session
 
     started = time.perf_counter()
@@ -39,9 +40,7 @@ def spark():
         session = spark_session("local[2]", conf={"spark.sql.files.maxPartitionBytes": "16k",
                                                   "spark.sql.files.openCostInBytes": "1k"})
     except SparkUnavailable as exc:
-        if os.environ.get(REQUIRE_SPARK_ENV) == "1":
-            pytest.fail(f"Spark cannot start here ({REQUIRE_SPARK_ENV}=1): {exc}", pytrace=False)
-        pytest.skip(f"Spark cannot start here: {exc}")
+        cannot_start("Spark", exc, REQUIRE_SPARK_ENV)
     TIMINGS["session"] = time.perf_counter() - started
     yield session
     session.stop()

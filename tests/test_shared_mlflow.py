@@ -137,7 +137,7 @@ def test_train_register_promote_build_and_score_against_a_shared_server(shared_s
     assert f"Registered as models:/{name}/2; validation log loss" in second and "vs champion v1" in second
     assert "better, v2 is now the champion." in second
 
-    client = MlflowClient(url)
+    client = MlflowClient(url, registry_uri=url)
     assert str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version) == "2"
     for version in ("1", "2"):
         found = client.get_model_version(name, version)

@@ -26,7 +26,14 @@ from mqlscore.serving.guard import GuardMiddleware  # noqa: E402
 from mqlscore.serving.openapi import OpenAPIDocument  # noqa: E402
 from mqlscore.serving.routes import model_routes  # noqa: E402
 from mqlscore.serving.schemas import LeadIn, ScoreRequest, ScoreResponse  # noqa: E402
-from mqlscore.serving.startup import building, model_tag, start_engine, start_store, workers_from_env  # noqa: E402
+from mqlscore.serving.startup import (  # noqa: E402
+    building,
+    model_tag,
+    settle_memory,
+    start_engine,
+    start_store,
+    workers_from_env,
+)
 
 
 def _engine() -> ScoringEngine:
@@ -54,6 +61,7 @@ class MQLScore:
         self.engine = start_engine(type(self).bento_model)
         self.batcher = Batcher(self.engine)  # requests queued while busy share one model call
         self.store = start_store(self.engine)  # the lead store and its scorer (None without --store)
+        settle_memory()
 
     @bentoml.on_shutdown
     def close_store(self) -> None:

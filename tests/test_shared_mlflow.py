@@ -9,6 +9,11 @@ PostgreSQL and ``mlflow server`` are started here on 127.0.0.1 (``support.postgr
 start, or fail when ``MQLSCORE_REQUIRE_POSTGRES=1`` (as ``make test`` sets where PostgreSQL is
 installed). The races are forced with the documented seam ``mqlscore.registry.gate_hook``: two
 threads each register a real trained model, and the hook holds them at chosen points of the gate.
+
+The default suite (``-m "not slow"``) runs the end-to-end test, one forced race on SQLite and one
+on the server, and the READY checks on the server and for a version that never becomes READY;
+the other interleavings and the SQLite READY wait are marked slow (``make test-all`` runs them).
+One server, one PostgreSQL database and one set of trained models serve the whole module.
 """
 
 from __future__ import annotations
@@ -105,20 +110,23 @@ def on_server(shared_server: dict, monkeypatch: pytest.MonkeyPatch) -> str:
 # ---------------------------------------------------------------------------
 
 
-def test_train_register_promote_build_and_score_against_a_shared_server(shared_server, small_export, dataset,
+def test_train_register_promote_build_and_score_against_a_shared_server(shared_server, small_export, dataset, models,
                                                                         tmp_path, monkeypatch) -> None:
+    """The first champion is registered on the server from this process (the weak model, through
+    the same ``training.register`` the CLI calls); then ``mqlscore train``, ``score`` and ``build``
+    run as processes against the server: the trained model beats the champion and is promoted,
+    scores come from it and the bento is built from it."""
     from mlflow import MlflowClient
 
     from support import OFFLINE, base_env, mqlscore_cli
 
     from mqlscore.batch import score_open_leads
     from mqlscore.registry import GATE_DONE, GATE_TAG, load_scoring_model
+    from mqlscore.training import register
 
     url, name, times = shared_server["url"], "team-mql", {"server_start": shared_server["start_seconds"]}
     work = tmp_path / "work"
     work.mkdir()
-    (work / "weak.yaml").write_text(f"train:\n  model_name: {name}\n  estimate_half_lives: false\n"
-                                    "  gbm_min_conversions: 100000\n")
     (work / "strong.yaml").write_text(f"train:\n  model_name: {name}\n  estimate_half_lives: false\n"
                                       "service:\n  max_leads_per_request: 2000\n")
     env = {**base_env(tmp_path / "bentoml", tmp_path), "MLFLOW_TRACKING_URI": url}
@@ -129,9 +137,12 @@ def test_train_register_promote_build_and_score_against_a_shared_server(shared_s
         times[step] = time.perf_counter() - t0
         return " ".join(out.split())  # the console may wrap long lines
 
-    first = cli("train_weak", "train", "--data", str(small_export), "--no-refit", "--config", "weak.yaml",
-                "--report-dir", "weak-report")
-    assert f"Registered as models:/{name}/1; no champion yet: v1 is now the champion." in first
+    t0 = time.perf_counter()
+    with monkeypatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", url)
+        first = register(models["weak"], dataset, Settings(train=TrainConfig(model_name=name, **FAST)))
+    times["register_weak"] = time.perf_counter() - t0
+    assert first.version == "1" and first.promoted and first.decision == "no champion yet: v1 is now the champion"
     second = cli("train_strong", "train", "--data", str(small_export), "--no-refit", "--config", "strong.yaml",
                  "--report-dir", "strong-report")
     assert f"Registered as models:/{name}/2; validation log loss" in second and "vs champion v1" in second
@@ -145,9 +156,10 @@ def test_train_register_promote_build_and_score_against_a_shared_server(shared_s
         run = client.get_run(found.run_id)
         assert run.info.status == "FINISHED" and run.data.tags["registered_version"] == version
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server, not a local path
-        # the model and the report went to the server's artifact folder
-        assert (shared_server["artifacts"] / run.info.experiment_id / run.info.run_id / "artifacts"
-                / "report" / "model_card.md").is_file()
+        # the model (and, from `mqlscore train`, the report) went to the server's artifact folder
+        artifacts = shared_server["artifacts"] / run.info.experiment_id / run.info.run_id / "artifacts"
+        assert (artifacts / "data_fingerprint.json").is_file()
+        assert (artifacts / "report" / "model_card.md").is_file() == (version == "2")
     assert client.get_run(client.get_model_version(name, "2").run_id).data.tags["promoted"] == "True"
     # nothing fell back to the embedded SQLite store or to a local artifact folder
     assert not (work / "mlflow.db").exists() and not (work / "mlruns").exists()
@@ -288,7 +300,17 @@ def check_race(out: dict[str, Any], model_name: str) -> None:
         assert tags["promotion_decision"] == reg.decision and tags["promoted"] == str(reg.promoted)
 
 
-@pytest.mark.parametrize("plan", INTERLEAVINGS, ids=lambda p: p.name)
+# In the default suite: the classic last-writer-wins race here (on SQLite) and the hand-back on the
+# server; every other interleaving runs with the slow tests (`make test-all`).
+DEFAULT_SQLITE_RACE, DEFAULT_SERVER_RACE = "better-finishes-first", "worse-writes-last"
+
+
+def plans(default: str) -> list[Any]:
+    """Every interleaving, those other than ``default`` marked slow."""
+    return [pytest.param(p, id=p.name, marks=() if p.name == default else pytest.mark.slow) for p in INTERLEAVINGS]
+
+
+@pytest.mark.parametrize("plan", plans(DEFAULT_SQLITE_RACE))
 def test_two_trainings_promoting_at_once_leave_the_better_champion_sqlite(plan, models, dataset, tmp_path,
                                                                           monkeypatch) -> None:
     from support import tracking_store
@@ -302,7 +324,8 @@ def test_two_trainings_promoting_at_once_leave_the_better_champion_sqlite(plan, 
         assert f"handed the champion alias to v{out['strong'].version}, which beat it" in out["weak"].decision
 
 
-@pytest.mark.parametrize("plan", [INTERLEAVINGS[0], INTERLEAVINGS[3]], ids=lambda p: p.name)
+@pytest.mark.parametrize("plan", [p for p in plans(DEFAULT_SERVER_RACE)
+                                  if p.values[0].name in ("both-read-the-old-champion", DEFAULT_SERVER_RACE)])
 def test_two_trainings_promoting_at_once_leave_the_better_champion_on_the_server(plan, models, dataset, on_server,
                                                                                  monkeypatch) -> None:
     name = f"race-{plan.name}"
@@ -378,6 +401,7 @@ def pending_then_ready(models, dataset, store: str, model_name: str, monkeypatch
     return outcome, seen_wrong, champion, old
 
 
+@pytest.mark.slow  # the same wait is checked on the server in the default suite
 def test_the_alias_waits_for_a_ready_version_sqlite(models, dataset, tmp_path, monkeypatch) -> None:
     from support import tracking_store
 

@@ -2,15 +2,19 @@
 validation report, feature builder, training set and scores; ``spark_udf`` on the
 registered model gives the batch scores; ``train --engine spark`` registers a model.
 
-One SparkSession serves the module. Without Java (or when Spark cannot start) the
-tests that need it skip with the reason, or fail when ``MQLSCORE_REQUIRE_SPARK=1``
-(``make test`` sets it where ``java`` is installed). The export is written with
-small Parquet row groups and read in 16 KB splits, so an account's leads arrive in
-several input partitions and meet again in their part.
+One SparkSession (two shuffle partitions: the data are small), one export read on
+Spark, one ``prepare_training`` and one model trained on its sample and registered serve
+the module (the ``train --engine spark`` command around them is a slow test; ``score
+--engine spark`` runs here). Without Java (or when Spark
+cannot start) the tests that need it skip with the reason, or fail when
+``MQLSCORE_REQUIRE_SPARK=1`` (``make test`` sets it where ``java`` is installed). The
+leads are written in small Parquet row groups and read in two splits, so an account's
+leads arrive in several input partitions and meet again in their part.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -37,8 +41,11 @@ def spark():
 
     started = time.perf_counter()
     try:
-        session = spark_session("local[2]", conf={"spark.sql.files.maxPartitionBytes": "16k",
-                                                  "spark.sql.files.openCostInBytes": "1k"})
+        # Few shuffle partitions: each is a task, and the data here are a few MB. A small cost of
+        # opening a file makes Spark split even these small Parquet files in two (by row groups),
+        # so that an account's leads arrive in two input partitions; a fixed small split size
+        # would cut every later read (the training set) into hundreds of tasks instead.
+        session = spark_session("local[2]", shuffle_partitions=2, conf={"spark.sql.files.openCostInBytes": "1k"})
     except SparkUnavailable as exc:
         cannot_start("Spark", exc, REQUIRE_SPARK_ENV)
     TIMINGS["session"] = time.perf_counter() - started
@@ -50,14 +57,16 @@ def spark():
 
 @pytest.fixture(scope="module")
 def export(small_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small shared export (700 leads) as a Parquet export, rows in groups of 100."""
+    """The small shared export (700 leads) as a Parquet export: leads in row groups of 100
+    (several input splits, so that accounts are split across them), activities in groups of
+    5,000 (a few splits: each one is a task of every job that reads them)."""
     import pyarrow.parquet as pq
 
     from mqlscore.contract import load_folder, write_tables
 
     folder = tmp_path_factory.mktemp("spark-export") / "export"
     for path in write_tables(load_folder(small_export), folder, "parquet").values():
-        pq.write_table(pq.read_table(path), path, row_group_size=100)
+        pq.write_table(pq.read_table(path), path, row_group_size=100 if path.name.startswith("leads") else 5_000)
     return folder
 
 
@@ -82,12 +91,15 @@ def spark_export(spark, export: Path):
 
 @pytest.fixture(scope="module")
 def settings():
-    """Settings of the trainings here (no half-lives: the report's, not the model's)."""
+    """Settings of the trainings here (no half-lives: the report's, not the model's; at most
+    10,000 snapshots fitted, below the export's 12,548 labelled ones, so the driver gets a sample)."""
     from mqlscore.config import FeatureConfig, Settings, TrainConfig
 
     # product_interest, an extra lead column, is left out: the registered model's MLflow
-    # signature carries the contract's columns only, so spark_udf could not pass it on
-    return Settings(train=TrainConfig(model_name=MODEL_NAME, estimate_half_lives=False, refit=False),
+    # signature carries the contract's columns only (defect (a) below), so spark_udf could not
+    # pass it on; the features test covers extra columns with a builder of its own
+    return Settings(train=TrainConfig(model_name=MODEL_NAME, estimate_half_lives=False, refit=False,
+                                      max_fit_rows=10_000),
                     features=FeatureConfig(exclude_columns=("product_interest",)))
 
 
@@ -100,23 +112,30 @@ def tracking(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def trained(spark, export: Path, settings, tracking: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """``mqlscore train --engine spark`` into the temporary MLflow store."""
-    import yaml
-    from typer.testing import CliRunner
+def prepared(spark_export, settings, tmp_path_factory: pytest.TempPathFactory):
+    """``prepare_training`` on Spark, as ``train --engine spark`` runs it: the builder fitted from
+    summed summaries, the training set written as Parquet, a sample of whole buying groups on the
+    driver."""
+    from mqlscore.spark.train import prepare_training
 
-    from mqlscore.cli import app
-
-    folder = tmp_path_factory.mktemp("spark-train")
-    config = folder / "settings.yaml"
-    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     started = time.perf_counter()
-    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--data", str(export), "--config", str(config),
-                                      "--work-dir", str(folder / "work"), "--report-dir", str(folder / "models"),
-                                      "--promote", "always"])
-    TIMINGS["cli_train"] = time.perf_counter() - started
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return {"output": result.output, "work": folder / "work", "reports": folder / "models"}
+    out = prepare_training(spark_export, settings, str(tmp_path_factory.mktemp("spark-work") / "run"))
+    TIMINGS["prepare_training"] = time.perf_counter() - started
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, settings, tracking: Path) -> dict:
+    """The model fitted on the Spark sample and registered as ``MODEL_NAME`` v1 and champion: what
+    ``train --engine spark`` does after ``prepare_training`` (the command itself is tested, slowly,
+    by ``test_train_on_spark_from_the_command_line``)."""
+    from mqlscore.training import register
+
+    started = time.perf_counter()
+    result = prepared.train(prepared.dataset, settings)
+    registration = register(result, prepared.dataset, settings, promote="always")
+    TIMINGS["train_register"] = time.perf_counter() - started
+    return {"result": result, "registration": registration}
 
 
 # ----------------------------------------------------------------------------- fitting from a summary (no Spark)
@@ -266,6 +285,29 @@ def test_a_broken_export_is_reported_as_pandas_reports_it(spark, tmp_path: Path)
     assert _problems(spark_error.value.report) == _problems(pandas_error.value.report)
 
 
+def test_merged_reports_list_one_columns_problems_in_validation_order() -> None:
+    """Two parts, each with one problem of ``leads.created_at``, the later check's part first:
+    the merged report lists them as one validation of the whole does (defect: when no part held
+    both, they came in the order of the parts, so the Spark report of a broken export changed
+    with how Spark split it)."""
+    from mqlscore.contract import ContractError, validate_tables
+    from mqlscore.spark.read import merge_reports
+
+    leads = pd.DataFrame({"lead_id": ["A", "B", "C"], "created_at": ["not a time", "", "2025-01-01T00:00:00Z"]},
+                         index=pd.Index([1, 2, 3], name="row"))
+
+    def report(frame: pd.DataFrame):
+        with pytest.raises(ContractError) as error:
+            validate_tables({"leads": frame})
+        return error.value.report
+
+    whole = report(leads)
+    assert [p.message for p in whole.problems] == ["1 row with an empty required value",
+                                                   "1 row with an unparsable timestamp"]
+    merged = merge_reports([report(leads.iloc[[0, 2]]), report(leads.iloc[[1]])], lenient=False)
+    assert merged.error_text() == whole.error_text()
+
+
 # ----------------------------------------------------------------------------- features
 
 
@@ -287,36 +329,51 @@ def test_an_account_is_split_across_input_partitions_and_whole_in_its_part(spark
     assert groups_per_part.agg(F.min("n")).first()[0] > 1
 
 
-def test_spark_features_and_labels_are_the_pandas_ones(spark_export, dataset, tmp_path: Path) -> None:
-    """The builder fitted from Spark aggregations is the pandas one; the training set
-    written as Parquet holds the pandas engine's snapshots, labels, censoring and every
-    feature (the buying-group ones included) row for row; what the driver fits on, with
-    train.max_fit_rows below the labelled rows, is whole buying groups and their rows."""
-    import pyarrow.parquet as pq
-
-    from mqlscore.config import Settings, TrainConfig
+def test_spark_features_and_labels_are_the_pandas_ones(spark_export, dataset) -> None:
+    """The builder fitted from Spark aggregations is the pandas one, and the training rows
+    computed per part hold the pandas engine's snapshots, labels, censoring and every feature
+    row for row: the buying-group ones and the extra lead column's included."""
     from mqlscore.features import build_training_set
-    from mqlscore.spark.features import training_frames
-    from mqlscore.spark.train import prepare_training
+    from mqlscore.spark.features import fit_builder, training_frames, training_rows
 
     started = time.perf_counter()
-    prepared = prepare_training(spark_export, Settings(train=TrainConfig(max_fit_rows=10_000)), str(tmp_path / "work"))
-    TIMINGS["training_set_spark"] = time.perf_counter() - started
+    builder = fit_builder(spark_export)
+    rows = training_rows(spark_export, builder).toArrow()
+    TIMINGS["training_rows_spark"] = time.perf_counter() - started
     started = time.perf_counter()
     expected = build_training_set(dataset)
     TIMINGS["training_set_pandas"] = time.perf_counter() - started
 
-    builder = prepared.training_set.builder
     assert builder.to_dict() == expected.builder.to_dict()
-    rows = pq.read_table(prepared.path)
     labelled = rows.filter(rows.column("labelled"))
-    assert rows.num_rows == expected.counts["snapshots"] == prepared.counts["snapshots"]
+    assert rows.num_rows == expected.counts["snapshots"]
     assert rows.num_rows - labelled.num_rows == expected.counts["censored"] > 0
     snapshots, X = training_frames(labelled, builder)
     pd.testing.assert_frame_equal(snapshots, expected.snapshots)
     pd.testing.assert_frame_equal(X, expected.X, check_exact=False, rtol=0, atol=1e-9)
     account = [c for c in X.columns if c.startswith("account__")]
     assert len(account) > 3 and (X[account].fillna(0).to_numpy() > 0).any()
+    assert X["extra__product_interest"].notna().any()
+
+
+def test_the_driver_fits_on_whole_buying_groups(prepared, dataset, settings) -> None:
+    """``prepare_training`` writes the whole training set as Parquet (the pandas engine's rows)
+    and brings to the driver, with train.max_fit_rows below the labelled rows, whole buying groups:
+    their leads, activities, snapshots and features, as the pandas engine holds them."""
+    import pyarrow.parquet as pq
+
+    from mqlscore.features import build_training_set
+    from mqlscore.spark.features import training_frames
+
+    expected = build_training_set(dataset, settings.features, settings.snapshots)
+    builder = prepared.training_set.builder
+    assert builder.to_dict() == expected.builder.to_dict()
+    rows = pq.read_table(prepared.path)
+    labelled = rows.filter(rows.column("labelled"))
+    assert rows.num_rows == expected.counts["snapshots"] == prepared.counts["snapshots"]
+    snapshots, X = training_frames(labelled, builder)
+    pd.testing.assert_frame_equal(snapshots, expected.snapshots)
+    pd.testing.assert_frame_equal(X, expected.X, check_exact=False, rtol=0, atol=1e-9)
 
     sample = prepared.training_set
     assert prepared.sampled and 5_000 < len(sample.snapshots) <= 10_000 < len(expected.snapshots)
@@ -337,7 +394,7 @@ def test_spark_features_and_labels_are_the_pandas_ones(spark_export, dataset, tm
 # ----------------------------------------------------------------------------- training and scoring
 
 
-def test_train_on_spark_registers_a_model(trained: dict, tracking: Path) -> None:
+def test_a_model_trained_on_spark_is_registered(trained: dict, prepared, tracking: Path) -> None:
     import mlflow
 
     from mqlscore.contract.schema import CHAMPION_ALIAS
@@ -345,13 +402,35 @@ def test_train_on_spark_registers_a_model(trained: dict, tracking: Path) -> None
 
     configure()
     version = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
-    assert str(version.version) == "1"
-    assert f"Registered as models:/{MODEL_NAME}/1" in trained["output"]
-    runs = list(trained["work"].iterdir())
-    assert len(runs) == 1 and (runs[0] / "training_set").is_dir()
-    written = pd.read_parquet(runs[0] / "training_set")
+    assert str(version.version) == trained["registration"].version == "1"
+    assert any("a sample of the" in note for note in trained["result"].notes)
+    written = pd.read_parquet(prepared.path)
     assert written["labelled"].sum() > 0 and (~written["labelled"]).sum() > 0
-    assert "Training set on Spark" in trained["output"] and "all of them" in trained["output"]
+
+
+@pytest.mark.slow  # the command around prepare_training and training (the steps are tested above)
+def test_train_on_spark_from_the_command_line(spark, export: Path, settings, tracking: Path, tmp_path: Path) -> None:
+    """``mqlscore train --engine spark`` reads, validates, builds the training set on Spark, trains
+    on all of it (under train.max_fit_rows here), registers and writes the report."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from mqlscore.cli import app
+
+    name = f"{MODEL_NAME}-cli"
+    cli_settings = settings.model_copy(update={"train": settings.train.model_copy(
+        update={"model_name": name, "max_fit_rows": 500_000})})
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml.safe_dump(cli_settings.model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--data", str(export), "--config", str(config),
+                                      "--work-dir", str(tmp_path / "work"), "--report-dir", str(tmp_path / "models"),
+                                      "--promote", "always"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert f"Registered as models:/{name}/1" in result.output
+    runs = list((tmp_path / "work").iterdir())
+    assert len(runs) == 1 and (runs[0] / "training_set").is_dir()
+    assert "Training set on Spark" in result.output and "all of them" in result.output
+    assert (tmp_path / "models" / "model_card.md").is_file()
 
 
 def _score_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -404,4 +483,103 @@ def test_spark_udf_scores_are_the_batch_scores(spark, trained: dict, export: Pat
         np.testing.assert_allclose(got[column].to_numpy(), expected[column].to_numpy(), rtol=0, atol=1e-9)
     assert list(got["tier"]) == list(expected["tier"]) and list(got["is_mql"]) == list(expected["is_mql"])
     assert list(got["reasons"]) == list(expected["reasons_json"])
+    # the registered model names its version (defect: the pyfunc said "unregistered")
+    assert set(scored["model_name"]) == {MODEL_NAME} and set(scored["model_version"]) == {"1"}
 
+
+# ----------------------------------------------------------------------------- the registered pyfunc
+
+
+def _request_frame(dataset, lead_ids) -> pd.DataFrame:
+    """The pyfunc's input for these leads: their columns (extras included) and their
+    activities as a JSON list, as a client sends them."""
+    from support import lead_payloads
+
+    frame = pd.DataFrame(lead_payloads(dataset, lead_ids))
+    frame["activities"] = [json.dumps(items) for items in frame["activities"]]
+    return frame
+
+
+def test_a_registered_model_reports_its_version(trained: dict, dataset) -> None:
+    """Loaded from the registry by alias or by version, the pyfunc's rows name the registered
+    model and version (defect: ``model_version`` was "unregistered", what training saved);
+    loaded from its run, it is not a registered version and says so."""
+    import mlflow
+
+    from mqlscore.contract.schema import champion_uri
+    from mqlscore.registry import configure
+
+    configure()
+    ids = dataset.leads["lead_id"].iloc[:40]
+    frame = _request_frame(dataset, ids)
+    params = {"as_of": dataset.as_of.isoformat()}
+    for uri in (champion_uri(MODEL_NAME), f"models:/{MODEL_NAME}/1"):
+        out = mlflow.pyfunc.load_model(uri).predict(frame, params=params)
+        assert len(out) == len(ids)
+        assert set(out["model_name"]) == {MODEL_NAME} and set(out["model_version"]) == {"1"}, uri
+    run_id = mlflow.MlflowClient().get_model_version(MODEL_NAME, "1").run_id
+    out = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(frame, params=params)
+    assert set(out["model_version"]) == {"unregistered"}
+
+
+EXTRA_MODEL = "mql-spark-extra"
+EXTRA_COLUMN = "engagement_minutes"
+
+
+@pytest.fixture(scope="module")
+def extra_model(dataset, tracking: Path) -> dict:
+    """A scorecard that learned from an extra lead column, registered as ``EXTRA_MODEL`` v1 by the
+    registry's own ``log_and_register``: ``engagement_minutes``, made up to track conversion (so
+    the model certainly weighs it: blanking it changes scores, the premise checked here)."""
+    from dataclasses import replace
+
+    from support import quick_scorecard
+
+    from mqlscore.batch import score_open_leads
+    from mqlscore.registry import log_and_register
+
+    sql = set(dataset.outcomes.loc[dataset.outcomes["sql_at"].notna(), "lead_id"])
+    minutes = (np.where(dataset.leads["lead_id"].isin(sql), 40.0, 10.0)
+               + np.random.default_rng(0).normal(0, 5, len(dataset.leads)))
+    data = replace(dataset, leads=dataset.leads.assign(**{EXTRA_COLUMN: minutes}))
+    model = quick_scorecard(data, {"model_name": EXTRA_MODEL})
+    assert model.builder.extras_.get(EXTRA_COLUMN) == "numeric"
+    with_column = score_open_leads(model, data)["probability"].to_numpy()
+    blank = replace(data, leads=data.leads.assign(**{EXTRA_COLUMN: np.nan}))
+    assert np.abs(score_open_leads(model, blank)["probability"].to_numpy() - with_column).max() > 0.01
+    log_and_register(model, model_name=EXTRA_MODEL, experiment="spark-extra", params={}, metrics={},
+                     feature_definition=model.builder.to_dict(), fingerprint={}, new_log_loss=0.0,
+                     compare_with_champion=None, promote="always")
+    return {"model": model, "data": data}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "defect (a): mqlscore.registry.signature() declares the contract's lead columns only, so MLflow drops an "
+    "extra column the model learned from before predict; the fix (the builder's extra columns in the "
+    "signature, registry.py) is described in the issue-15 report for registry.py's owner"))
+def test_extra_lead_columns_reach_the_registered_model(spark, extra_model: dict, export: Path) -> None:
+    """A model that learned from an extra lead column scores it through the pyfunc and through
+    ``spark_udf`` as batch scoring does (defect: the signature dropped the column, and the model
+    scored every lead as if it were missing)."""
+    import mlflow
+
+    from mqlscore.batch import score_open_leads
+    from mqlscore.registry import configure
+    from mqlscore.spark.udf import pyfunc_input, pyfunc_scores
+
+    configure()
+    data, uri = extra_model["data"], f"models:/{EXTRA_MODEL}/1"
+    expected = _score_frame(score_open_leads(extra_model["model"], data))
+    frame = _request_frame(data, data.leads["lead_id"])  # every lead: whole buying groups
+    out = mlflow.pyfunc.load_model(uri).predict(frame, params={"as_of": data.as_of.isoformat()})
+    got = _score_frame(out[out["lead_id"].isin(set(expected["lead_id"]))])
+    np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=0, atol=1e-9)
+
+    extra = spark.createDataFrame(list(zip(data.leads["lead_id"], data.leads[EXTRA_COLUMN].astype(float))),
+                                  f"lead_id string, {EXTRA_COLUMN} double")
+    leads = spark.read.parquet(str(export / "leads.parquet")).join(extra, "lead_id", "left")
+    activities = spark.read.parquet(str(export / "activities.parquet"))
+    scored = pyfunc_scores(spark, uri, pyfunc_input(leads, activities), as_of=data.as_of).toArrow().to_pandas()
+    got = _score_frame(scored[scored["lead_id"].isin(set(expected["lead_id"]))])
+    np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=0, atol=1e-9)
+    assert list(got["reasons"]) == list(expected["reasons_json"])

@@ -137,6 +137,37 @@ def test_a_stored_lead_scores_as_post_score_with_the_same_history(stored, demo_e
         assert (got["mql_until"] is None) == (not got["is_mql"] or got["state"] != "open") or got["is_mql"]
 
 
+def test_stored_history_equals_the_contracts_tables_at_any_moment(stored, slice_300) -> None:
+    """GET and the scorer read stored rows without checking them again: the tables must be
+    those the contract gives for the same rows, at moments that cut leads, activities and
+    outcomes, and with an activity stored twice under two event ids (counted once)."""
+    from mqlscore.store.timeline import LeadNotScorable, history, stored_history
+
+    service = stored["service"]
+    lead = _mqls(service)[0]["lead_id"]
+    act = {"kind": "activity", "lead_id": lead, "activity_type": "demo_request", "occurred_at": "2026-09-01T10:00:00Z"}
+    service.ingest([{**act, "event_id": "twice-1"}, {**act, "event_id": "twice-2"}])
+    groups = slice_300.leads.dropna(subset=["account_id"]).groupby("account_id")["lead_id"].first().tolist()[:12]
+    end = slice_300.as_of
+    moments = [end, end - pd.Timedelta(days=30), end - pd.Timedelta(days=200), pd.Timestamp("2026-09-01T10:00:00Z")]
+    compared = 0
+    for lead_id in [lead, *groups]:
+        raw = service.store.group_tables([lead_id])
+        for at in moments:
+            try:
+                expected = history(raw, at)
+            except LeadNotScorable:
+                with pytest.raises(LeadNotScorable):
+                    stored_history(raw, at)
+                continue
+            got = stored_history(raw, at)
+            for a, b in ((expected.leads, got.leads), (expected.activities, got.activities),
+                         (expected.outcomes, got.outcomes)):
+                pd.testing.assert_frame_equal(a, b)
+            compared += 1
+    assert compared >= 20
+
+
 def test_get_as_of_a_past_moment_scores_the_history_before_it(stored, slice_300) -> None:
     client = stored["client"]
     lead = _mqls(stored["service"])[0]["lead_id"]
@@ -359,3 +390,52 @@ def test_the_stored_list_finds_ids_by_their_start(stored) -> None:
         lead["lead_id"][:-1]) for row in found)
     assert service.leads("%", False, 0, 10)["total"] == 0  # a wildcard is a plain character
     assert service.leads(lead["account_id"], False, 0, 500)["total"] >= 1
+
+
+def _wait_for(condition, seconds: float = 60.0, every: float = 0.2):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds:.0f} s")
+
+
+def test_the_scorer_process_scores_new_events_and_is_restarted_when_killed(
+        tmp_path: Path, scored_file: Path, service_store: Path, slice_300, monkeypatch) -> None:
+    """As `mqlscore serve` runs it: the scorer in its own process (same model folder, same
+    shifted clock), woken by events, started again by the worker when it dies."""
+    import os
+    import signal
+
+    path = tmp_path / "leads.db"
+    shutil.copy(scored_file, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("MQLSCORE_STORE", url)
+    monkeypatch.setenv("MQLSCORE_STORE_CLOCK_FROM", slice_300.as_of.isoformat())
+    engine = ScoringEngine.from_folder(service_store / "scoring_model")
+    service = StoreService.open(engine, url).start("process")
+    try:
+        first = _wait_for(lambda: service.process.pid)
+        _wait_for(lambda: service.store.meta("scorer_status"))  # loaded and running
+        os.kill(first, signal.SIGKILL)
+        second = _wait_for(lambda: service.process.pid not in (None, first) and service.process.pid)
+        assert service.process.restarts == 1 and second != first
+        lead = _open_non_mql(service)
+        now = service.clock.now()
+        kinds = ["demo_request", "contact_sales", "baa_request", "security_review"]
+        start = service.store.last_cursor()
+        answer = service.ingest([{"event_id": f"p{k}", "kind": "activity", "lead_id": lead, "activity_type": kind,
+                                  "occurred_at": (now - pd.Timedelta(minutes=10 - k)).isoformat()}
+                                 for k, kind in enumerate(kinds)])
+        assert answer["accepted"] == 4
+        _wait_for(lambda: service.store.states([lead])[lead].changed == 0)
+        ups = [h for h in service.store.handoffs_after(start, 100) if h["lead_id"] == lead]
+        assert [(h["direction"], h["cause"]) for h in ups] == [("up", "event")]
+        assert service.status()["scorer_error"] is None
+    finally:
+        service.stop()
+    assert service.process.pid is None  # stopped with the service

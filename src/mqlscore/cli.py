@@ -583,8 +583,13 @@ def score(
                                "which must end in .parquet; any path Spark writes)."),
     master: Optional[str] = typer.Option(None, "--master", help="Spark master with --engine spark (default "
                                          "local[2]; e.g. local[*], spark://HOST:7077, yarn)."),
+    accounts: bool = typer.Option(False, "--accounts", help="Write one row per account instead (a buying group: the "
+                                  "open leads sharing an account_id), scored from its open leads: probability of "
+                                  "an SQL within the horizon, score, tier, MQA flag, committee roles engaged to "
+                                  "missing, the missing role worth finding, reasons, lead ids by score."),
 ) -> None:
-    """Score every lead open at the as-of time, with reasons; or look back over a history (--all-leads, --snapshots)."""
+    """Score every lead open at the as-of time, with reasons; or look back over a history (--all-leads, --snapshots);
+    or score every account with an open lead (--accounts)."""
     from mqlscore.batch import SCORE_FILE_SUFFIXES, lead_counts, score_leads_at, score_snapshots
     from mqlscore.contract import table_files
     from mqlscore.contract.schema import champion_uri
@@ -592,6 +597,9 @@ def score(
     if all_leads and snapshots:
         raise typer.BadParameter("--all-leads and --snapshots are two different look-backs: choose one",
                                  param_hint="--all-leads / --snapshots")
+    if accounts and (all_leads or snapshots or engine != "pandas"):
+        raise typer.BadParameter("--accounts scores the accounts of the open leads, on the pandas engine (no "
+                                 "look-back, no --engine spark)", param_hint="--accounts")
     _check_engine(engine, master)
     if engine == "spark":
         if all_leads or snapshots:
@@ -615,6 +623,9 @@ def score(
     if not looking_back and lead_counts(dataset).open == 0:
         _no_open_lead(dataset)
     scoring_model = _load_model(uri)
+    if accounts:
+        _write_accounts(dataset, scoring_model, out, uri)
+        return
     if not looking_back:
         _write_scores(dataset, scoring_model, out, uri)
         return
@@ -713,6 +724,31 @@ def _write_scores(dataset, scoring_model, out: Path, source: str) -> None:  # no
     _print_plain(f"Scored {len(scored):,} open leads as of {dataset.as_of} with {source}: "
                  f"{int(scored['is_mql'].sum()):,} MQLs; tiers " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
                  + f". Written to {out}.")
+
+
+def _write_accounts(dataset, scoring_model, out: Path, source: str) -> None:  # noqa: ANN001
+    """Score every account with a lead open at the dataset's as-of time and write the account file."""
+    from mqlscore.accounts import account_file_frame, score_open_accounts
+    from mqlscore.batch import tier_counts, write_score_file
+
+    if scoring_model.accounts is None:
+        _print_plain(f"{source} has no account scores (it was trained before them): retrain it with "
+                     "mqlscore train --data DIR to score accounts. Nothing was written.", style="bold red")
+        raise typer.Exit(1)
+    with console.status("Scoring the accounts of the open leads ..."):
+        scored = score_open_accounts(scoring_model, dataset)
+    if scored.empty:
+        _print_plain(f"No open lead at {dataset.as_of} has an account_id, so there is no account to score. Nothing "
+                     "was written.", style="bold red")
+        raise typer.Exit(1)
+    try:
+        write_score_file(account_file_frame(scored), out)
+    except OSError as exc:
+        _write_failed(out, exc)
+    counts = tier_counts(scored)
+    _print_plain(f"Scored {len(scored):,} accounts ({int(scored['n_leads'].sum()):,} open leads) as of "
+                 f"{dataset.as_of} with {source}: {int(scored['is_mqa'].sum()):,} MQAs; tiers "
+                 + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f". Written to {out}.")
 
 
 def _write_look_back(look, out: Path, source: str, what: str) -> None:  # noqa: ANN001
@@ -851,7 +887,8 @@ def _store_environment(url: Optional[str], clock_from: Optional[str], webhook: O
     import os
 
     from mqlscore.serving.errors import StartupError
-    from mqlscore.serving.store_service import CLOCK_ENV, STORE_ENV, WEBHOOK_ENV
+    from mqlscore.serving.store_service import WEBHOOK_ENV
+    from mqlscore.store.location import CLOCK_ENV, STORE_ENV
     from mqlscore.store import LeadStore, clock_from_text, export_clock_start
     from mqlscore.store.database import SQLITE, StoreUnavailable, dialect_of, redact, sqlite_path
 

@@ -402,6 +402,13 @@ class StoreConfig(_Section):
     scan_seconds: float = Field(1.0, gt=0, description="How often each worker looks for changed leads and for "
                                 "MQLs whose decay has run out.")
     score_batch: int = Field(500, ge=1, description="Changed leads scored together in one model call.")
+    scorer: Literal["process", "thread", "off"] = Field(
+        "process", description="Where `mqlscore serve` scores the store: 'process' (one scorer process beside the "
+        "workers, at a lower CPU priority, so acknowledgements never wait behind scoring), 'thread' (in each "
+        "worker) or 'off' (another service scores this store). MQLSCORE_STORE_SCORER overrides it.")
+    scorer_nice: int = Field(10, ge=0, le=19, description="0: the scorer process runs at the workers' CPU "
+                             "priority; above 0: in Linux's idle class (it runs only on a core nothing else wants), "
+                             "or with this nice level where that class is missing.")
     lease_seconds: float = Field(60.0, gt=0, description="How long a worker holds leads it is scoring, or the "
                                  "webhook, before another may take over (a killed worker's work is picked up).")
     webhook_url: str = Field("", description="POST each hand-off here (JSON, signed with HMAC-SHA256 in "

@@ -30,6 +30,7 @@ from mqlscore.features.registry import FeatureSpec
 from mqlscore.models.calibration import PlattCalibrator
 
 FORMAT_VERSION = 1
+ACCOUNTS_FILE = "accounts.json"  # beside scoring_model.json when the model scores accounts
 
 
 def logit(p: float | np.ndarray) -> float | np.ndarray:
@@ -188,8 +189,38 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, lead_ids: np.ndarray, period_
 
 
 @dataclass
+class AccountScoring:
+    """What scores an account (a buying group): the account model
+    (``mqlscore.models.account.AccountModel``), its own score scale (a score of 50 is
+    an account as likely as the average one of the validation period), the MQA
+    threshold (a probability: a marketing qualified account) and what training
+    measured (the method chosen and why, the threshold's figures, per committee role
+    how often accounts that produced an SQL had someone in it). Scored by
+    ``mqlscore.accounts``."""
+
+    model: Any
+    scale: ScoreScale
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"model": self.model.to_dict(), "scale": dict(self.scale.__dict__), "threshold": self.threshold,
+                "metadata": self.metadata}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccountScoring:
+        """Rebuild from :meth:`to_dict`."""
+        from mqlscore.models.account import AccountModel
+
+        return cls(AccountModel.from_dict(data["model"]), ScoreScale(**data["scale"]), float(data["threshold"]),
+                   dict(data.get("metadata") or {}))
+
+
+@dataclass
 class ScoringModel:
-    """Feature definition + model + calibration + scale + threshold."""
+    """Feature definition + model + calibration + scale + threshold (and, when
+    trained with them, the account scores: ``accounts``)."""
 
     builder: FeatureBuilder
     kind: Literal["lightgbm", "scorecard"]
@@ -199,6 +230,7 @@ class ScoringModel:
     config: ScoringConfig
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    accounts: AccountScoring | None = None  # None: a model trained without account scores
     # (features -> signals) matrices by feature list: the same for every call of one model
     _signal_matrices: dict[tuple[str, ...], tuple[np.ndarray, list[str], list[str]]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -245,8 +277,31 @@ class ScoringModel:
         """The model's uncalibrated log-odds."""
         return np.asarray(self.model.decision_function(X), float)
 
-    def score_features(self, X: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
-        """Scores for a feature block (from ``builder.transform``), index kept."""
+    def alone(self, X: pd.DataFrame) -> pd.DataFrame:
+        """A feature block as it would be had each lead been the only lead of its account:
+        the account features, which describe the *other* leads of the account (their roles,
+        activity, count), at zero; a lead without an account keeps them missing. What
+        ``builder.transform`` gives a lead whose account holds no one else."""
+        names = [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
+        return X.assign(**{n: X[n].where(X[n].isna(), 0).astype(X[n].dtype) for n in names})
+
+    def _alone_input(self, data: pd.DataFrame | np.ndarray, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """:meth:`alone` on the model's input (LightGBM's matrix edited in place of a copy:
+        no second conversion of the block)."""
+        if not isinstance(data, np.ndarray):
+            return self.alone(X)
+        names = {s.name for s in self.builder.specs_ if s.group == "account"}
+        columns = [j for j, name in enumerate(self.model.feature_names_) if name in names]
+        out = data.copy()
+        part = out[:, columns]
+        out[:, columns] = np.where(np.isnan(part), np.nan, 0.0)
+        return out
+
+    def score_features(self, X: pd.DataFrame, reasons: bool = True, alone: bool = False) -> pd.DataFrame:
+        """Scores for a feature block (from ``builder.transform``), index kept. With
+        ``alone``, also each row's calibrated log-odds (``log_odds``) and those of the lead
+        scored as the only one of its account (``alone_log_odds``, :meth:`alone`): what the
+        account scores read."""
         data = self.model_input(X)
         raw = self.raw_log_odds(data)
         cal = self.calibrator.logit(raw)
@@ -256,6 +311,10 @@ class ScoringModel:
             "probability": prob, "score": np.round(score, 1),
             "tier": tiers_of(score, self.config.tier_cutoffs), "is_mql": prob >= self.threshold,
         }
+        if alone:
+            columns["log_odds"] = np.asarray(cal, float)
+            columns["alone_log_odds"] = np.asarray(self.calibrator.logit(self.raw_log_odds(
+                self._alone_input(data, X))), float)
         if reasons:
             parts = self.attribution(data)
             items = reasons_for(parts.points, parts.signals, parts.groups, X, self.config.top_reasons,
@@ -269,13 +328,14 @@ class ScoringModel:
         return pd.DataFrame(columns, index=X.index)
 
     def score(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
-              reasons: bool = True) -> pd.DataFrame:
+              reasons: bool = True, alone: bool = False) -> pd.DataFrame:
         """Score each (lead_id, as_of) row of ``snapshots`` from raw contract data
-        (no row: an empty frame with the same columns)."""
+        (no row: an empty frame with the same columns); ``alone``: see :meth:`score_features`."""
         if not len(snapshots):
-            return self._no_scores(snapshots, reasons)
+            out = self._no_scores(snapshots, reasons)
+            return out.assign(log_odds=np.empty(0), alone_log_odds=np.empty(0)) if alone else out
         X = self.builder.transform(leads, activities, snapshots)
-        scored = self.score_features(X, reasons=reasons)
+        scored = self.score_features(X, reasons=reasons, alone=alone)
         return pd.DataFrame({
             "lead_id": snapshots["lead_id"].to_numpy(), "as_of": snapshots["as_of"].to_numpy(),
             **{c: scored[c].to_numpy() for c in scored.columns},
@@ -310,6 +370,11 @@ class ScoringModel:
         (folder / "scoring_model.json").write_text(json.dumps(payload, indent=2, default=str))
         (folder / "features.json").write_text(json.dumps(self.builder.to_dict(), indent=1))
         (folder / "model.json").write_text(json.dumps(self.model.to_dict()))
+        accounts = folder / ACCOUNTS_FILE
+        if self.accounts is not None:
+            accounts.write_text(json.dumps(self.accounts.to_dict(), indent=1, default=str))
+        elif accounts.exists():  # never leave another model's account scores beside this one
+            accounts.unlink()
         return folder
 
     @classmethod
@@ -332,10 +397,16 @@ class ScoringModel:
             from mqlscore.models.scorecard import Scorecard
 
             model = Scorecard.from_dict(model_data)
+        accounts = None
+        if (folder / ACCOUNTS_FILE).is_file():  # a model saved before account scores has none
+            try:
+                accounts = AccountScoring.from_dict(json.loads((folder / ACCOUNTS_FILE).read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"cannot load the account scores from {folder}: {exc}") from exc
         return cls(
             builder=FeatureBuilder.from_dict(features), kind=payload["kind"], model=model,
             calibrator=PlattCalibrator.from_dict(payload["calibrator"]), scale=ScoreScale(**payload["scale"]),
             config=ScoringConfig.model_validate(payload["config"]), threshold=float(payload["threshold"]),
-            metadata=payload.get("metadata", {}),
+            metadata=payload.get("metadata", {}), accounts=accounts,
         )
 

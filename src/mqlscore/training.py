@@ -39,9 +39,12 @@ from mqlscore.scoring import ScoreScale, ScoringModel, ThresholdChoice, choose_t
 from mqlscore.shift import BaseRateShift, base_rate_shift
 
 if TYPE_CHECKING:
+    from mqlscore.accounts import AccountTraining
     from mqlscore.registry import GateFigures, Registration
 
 BASELINE = "baseline_25pct_quarter"
+# The account methods' validation metrics logged to MLflow.
+ACCOUNT_METRICS = ("n", "positives", "base_rate", "roc_auc", "pr_auc", "log_loss", "brier")
 # The report explains the champion on a sample of validation rows, not on every one.
 REPORT_SAMPLE_ROWS = 20_000
 Progress = Callable[[str], None]
@@ -97,6 +100,8 @@ class TrainResult:
     # ``scoring_model`` refitted on every labelled snapshot (None: it is the model as chosen)
     refit: RefitSummary | None = None
     notes: list[str] = field(default_factory=list)  # what training decided on its own, in words
+    # the account scores (``mqlscore.accounts``): methods compared, the chosen one in ``scoring_model.accounts``
+    accounts: AccountTraining | None = None
 
     def warnings(self) -> list[str]:
         """Findings the user should read before trusting the model (printed in yellow)."""
@@ -278,6 +283,9 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         seconds["half_lives"] = time.perf_counter() - t2
 
     best = candidates[champion]
+    t_accounts = time.perf_counter()
+    accounts, account_notes = _fit_accounts(dataset, ts, best, champion, scale, settings, say)
+    seconds["accounts"] = time.perf_counter() - t_accounts
     model, calibrator, refit, refit_notes = best.model, best.calibrator, None, []
     if settings.train.refit:
         t3 = time.perf_counter()
@@ -292,12 +300,33 @@ def train(dataset: Dataset, settings: Settings, *, force: bool = False,
         "features": ts.builder.feature_names_, "counts": counts, "base_rate_shift": shift.to_dict(),
         "refit": refit.to_dict() if refit is not None else None,
     }
+    if accounts is not None:
+        metadata["accounts"] = {"method": accounts.chosen, "validation_metrics": accounts.evaluation.metrics,
+                                "threshold": accounts.scoring.metadata["threshold"]}
     scoring_model = ScoringModel(ts.builder, champion, model, calibrator, scale, settings.scoring,
-                                 best.threshold.probability, metadata)
+                                 best.threshold.probability, metadata,
+                                 accounts=accounts.scoring if accounts is not None else None)
     seconds["total"] = time.perf_counter() - t0
     return TrainResult(scoring_model, champion, candidates, best.threshold, counts, _validation(ts, is_val),
                        ts.horizon_days, window, fingerprint(dataset), decay, seconds, leaks, shift, refit,
-                       setting_notes + refit_notes)
+                       setting_notes + refit_notes + account_notes, accounts)
+
+
+def _fit_accounts(dataset: Dataset, ts: TrainingSet, best: Candidate, champion: str, scale: ScoreScale,
+                  settings: Settings, say: Progress) -> tuple[AccountTraining | None, list[str]]:
+    """The account scores (``mqlscore.accounts.fit_accounts``) from the champion as chosen
+    (fitted on the fitting period, calibrated on the validation period), or None with a
+    note saying why there are none."""
+    from mqlscore.accounts import fit_accounts
+
+    say("fitting the account scores")
+    chosen = ScoringModel(ts.builder, champion, best.model, best.calibrator, scale, settings.scoring,
+                          best.threshold.probability)
+    try:
+        accounts = fit_accounts(dataset, chosen, settings, ts.horizon_days, say=say)
+    except ValueError as exc:
+        return None, [f"No account scores ({exc}): the model scores leads only."]
+    return accounts, list(accounts.notes)
 
 
 def _refit(ts: TrainingSet, dataset: Dataset, best: Candidate, is_fit: np.ndarray, is_val: np.ndarray,
@@ -372,6 +401,10 @@ def register(result: TrainResult, dataset: Dataset, settings: Settings, *, promo
     metrics.update({f"threshold.{k}": float(v) for k, v in result.threshold.to_dict().items()
                     if isinstance(v, (int, float))})
     metrics.update({f"counts.{k}": float(v) for k, v in result.counts.items()})
+    if result.accounts is not None:  # the account methods on the validation period, accounts as units
+        for name, values in result.accounts.metrics().items():
+            metrics.update({f"accounts.{name}.{k}": float(v) for k, v in values.items()
+                            if isinstance(v, (int, float)) and k in ACCOUNT_METRICS})
     if result.refit is not None:  # the registered model's fit; its figures are cross-fitted, not a forward test
         metrics.update({"refit.rows": float(result.refit.rows), "refit.leads": float(result.refit.leads)})
         metrics.update({f"refit.cross_fitted.{k}": float(v) for k, v in result.refit.cross_fitted.items()})

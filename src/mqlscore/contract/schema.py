@@ -172,6 +172,24 @@ PYFUNC_OUTPUT_COLUMNS = ("lead_id", "probability", "score", "tier", "is_mql", "f
                          "reasons", "reasons_text", "model_name", "model_version")
 
 # ---------------------------------------------------------------------------
+# Account scores (buying groups: the leads sharing an account_id)
+# ---------------------------------------------------------------------------
+
+# A committee role's coverage in an account, best first: a lead in the role active within the
+# committee window, active within the recent window only, in the CRM but silent, or nobody.
+COMMITTEE_STATES = ("engaged", "recent", "silent", "missing")
+# The fields of one scored account, in the order every output uses (``is_mqa``: a marketing
+# qualified account, the account score's own threshold).
+ACCOUNT_FIELDS = ("account_id", "probability", "score", "tier", "is_mqa")
+# Roles per coverage state, one field each (``roles_engaged``, ..., ``roles_missing``).
+ROLE_FIELDS = tuple(f"roles_{state}" for state in COMMITTEE_STATES)
+# An account file (``mqlscore score --accounts --out``): lists as JSON text (roles as role codes,
+# lead ids ordered by score, highest first), reasons as JSON text in ``reasons_json``.
+ACCOUNT_FILE_COLUMNS = (ACCOUNT_FIELDS[0], "as_of", *ACCOUNT_FIELDS[1:], "n_leads", *ROLE_FIELDS,
+                        "best_missing_role", "best_missing_points", "best_missing_text", "base_points",
+                        "reasons_json", "reasons_text", "lead_ids_json", "model_name", "model_version")
+
+# ---------------------------------------------------------------------------
 # The registry
 # ---------------------------------------------------------------------------
 

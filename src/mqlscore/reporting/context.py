@@ -76,6 +76,40 @@ class LeakChecks(Protocol):
         """The columns worth a line: flagged, allowed or excluded."""
 
 
+class AccountMethod(Protocol):
+    """One account method of a training run, as the report reads it
+    (``mqlscore.accounts.AccountCandidate``)."""
+
+    evaluation: ModelEvaluation
+
+
+class AccountRun(Protocol):
+    """The account scores of a training run (``mqlscore.accounts.AccountTraining``)."""
+
+    chosen: str
+    candidates: Mapping[str, AccountMethod]
+    counts: dict[str, int]
+    scoring: Any  # ``scoring.AccountScoring``: its ``threshold`` and ``metadata``
+
+
+@dataclass(frozen=True)
+class AccountSection:
+    """The report's account section: every account method's validation figures (accounts
+    as units), the one kept, its MQA threshold and the counts the figures rest on."""
+
+    chosen: str
+    evaluations: tuple[ModelEvaluation, ...]
+    threshold: ThresholdChoice | None
+    counts: Mapping[str, int]
+    every_days: float | None = None
+    chosen_because: str | None = None
+
+    @property
+    def champion(self) -> ModelEvaluation:
+        """The kept method's evaluation."""
+        return next(ev for ev in self.evaluations if ev.name.endswith(f": {self.chosen}"))
+
+
 class Registered(Protocol):
     """What the report reads from a registration (``mqlscore.registry.Registration``)."""
 
@@ -149,6 +183,7 @@ class ReportContext:
     base_rate_shift: BaseRateShift | None = None  # fitting vs validation period; None: not measured
     # how the registered model differs from the model the validation figures describe; None: not refitted
     refit: str | None = None
+    accounts: AccountSection | None = None  # the account scores; None: trained without them
 
 
 NO_ACTIVITY = "No activity data: intent not learned"
@@ -220,7 +255,20 @@ def build_context(result: TrainingRun, registration: Registered | None = None,
         leaks=leak_section(result.leaks),
         base_rate_shift=getattr(result, "base_rate_shift", None),
         refit=result.refit.sentence() if getattr(result, "refit", None) is not None else None,
+        accounts=account_section(getattr(result, "accounts", None)),
     )
+
+
+def account_section(accounts: AccountRun | None) -> AccountSection | None:
+    """The report's view of a training run's account scores (None when it has none)."""
+    if accounts is None:
+        return None
+    meta = accounts.scoring.metadata
+    threshold = meta.get("threshold")
+    return AccountSection(
+        chosen=accounts.chosen, evaluations=tuple(c.evaluation for c in accounts.candidates.values()),
+        threshold=ThresholdChoice(**threshold) if threshold else None, counts=dict(accounts.counts),
+        every_days=meta.get("every_days"), chosen_because=meta.get("chosen_because"))
 
 
 def leak_section(leaks: LeakChecks | None) -> LeakSection | None:

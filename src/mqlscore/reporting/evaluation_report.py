@@ -68,6 +68,15 @@ def write_evaluation_report(folder: Path, evaluations: list[ModelEvaluation],
             csvs.append(folder / f"{kind}_{stem}.csv")
             frame.to_csv(csvs[-1], index=False)
 
+    if context.accounts is not None:  # the account scores' tables, accounts as units
+        ev = context.accounts.champion
+        csvs.append(folder / "accounts_metrics.csv")
+        pd.DataFrame([{"method": e.name, **e.metrics} for e in context.accounts.evaluations]).to_csv(csvs[-1],
+                                                                                                     index=False)
+        for kind, frame in (("calibration", ev.calibration), ("gains", ev.gains), ("tiers", ev.tiers)):
+            csvs.append(folder / f"accounts_{kind}.csv")
+            frame.to_csv(csvs[-1], index=False)
+
     colors = _colors(names)
     pngs = [
         _plot_calibration(evaluations, colors, folder / "calibration.png"),
@@ -328,6 +337,49 @@ def leak_lines(context: ReportContext) -> list[str]:
     return lines
 
 
+ACCOUNT_TITLE = "Accounts"
+
+
+def account_lines(context: ReportContext) -> list[str]:
+    """The account section (nothing when the model has no account scores): the account
+    methods side by side, the MQA threshold, and the kept method's tiers, calibration and
+    lift on the validation period, accounts as units."""
+    acc = context.accounts
+    if acc is None:
+        return []
+    ev = acc.champion
+    counts = acc.counts
+    every = f"every {acc.every_days:g} days" if acc.every_days else "at regular times"
+    lines = [f"## {ACCOUNT_TITLE}", "",
+             f"An account row is a buying group (an account's open leads; a lead without an account alone) "
+             f"{every}; it is positive when at least one of its leads became an SQL within the horizon. Fitted on "
+             f"{count(counts.get('fit_rows'))} account rows ({count(counts.get('fit_positives'))} positive), judged "
+             f"on the {count(counts.get('validation_rows'))} rows of the validation period "
+             f"({count(counts.get('validation_accounts'))} accounts, {count(counts.get('validation_positives'))} "
+             "positive). Probabilities are calibrated on the validation period and cross-fitted by account (an "
+             "account's rows calibrated by a map fitted on the other accounts); `noisy_or` is the plain "
+             "1 - prod(1 - p) of the leads' probabilities, not calibrated.", "",
+             metrics_table([(e.name, e.metrics) for e in acc.evaluations]), "",
+             f"Kept: **{text(acc.chosen)}**"
+             + (f": {text(acc.chosen_because)}." if acc.chosen_because else "."), ""]
+    if acc.threshold is not None:
+        t = acc.threshold
+        lines += [f"MQA threshold (a marketing qualified account; {text(t.detail)}): probability "
+                  f"{pct(t.probability, 2)}, account score {num(t.score, 1)}; on the validation period "
+                  f"{num(t.mqls_per_week, 1)} MQAs per week, {pct(t.sql_rate)} of them produced an SQL, "
+                  f"{pct(t.share_of_sqls)} of the accounts that produced one were MQAs.", ""]
+    lines += [f"### Account tiers ({text(acc.chosen)})", "", _tiers_table(ev), ""]
+    cal = [[count(r["n"]), pct(r["mean_predicted"]), pct(r["observed_rate"])] for r in ev.calibration.to_dict("records")]
+    lines += [f"### Account calibration ({text(acc.chosen)})", "",
+              "Ten bins of the predicted probability: mean predicted against the observed share of accounts that "
+              "produced an SQL.", "", table(["account rows", "mean predicted", "observed"], cal), ""]
+    lift = [[pct(r["share_of_leads"], 0), count(r["n"]), pct(r["share_of_sqls_captured"]), num(r["lift"], 2)]
+            for r in ev.gains.to_dict("records")]
+    lines += [f"### Account lift ({text(acc.chosen)})", "",
+              table(["top share of account rows", "rows", "share of positive rows captured", "lift"], lift), ""]
+    return lines
+
+
 SHIFT_TITLE = "Base rate: fitting period against validation period"
 
 
@@ -407,6 +459,7 @@ def _report_md(evaluations: list[ModelEvaluation], context: ReportContext, pngs:
     lines += _half_lives_section(context)
     lines += _fit_intent_lines(context)
 
+    lines += account_lines(context)
     lines += leak_lines(context)
     lines += shift_lines(context)
 

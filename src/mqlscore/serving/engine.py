@@ -23,7 +23,8 @@ from mqlscore.contract.schema import (DEFAULT_MODEL_NAME, EARLIEST, LATEST, OUT_
                                       REASON_FIELDS, SCORE_FIELDS, TIERS, example_lead)
 from mqlscore.serving import context
 from mqlscore.serving.errors import FieldProblem, RequestRejected, StartupError
-from mqlscore.serving.schemas import LeadIn, LeadScore, Notice, Reason, ScoreResponse
+from mqlscore.serving.schemas import (AccountLead, AccountReason, AccountSummary, LeadIn, LeadScore, Notice, Reason,
+                                      RoleCoverage, ScoreResponse)
 from mqlscore.serving.tables import RequestTables, request_tables, stack_tables
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class ScoringEngine:
         self.model = model
         self.config = config or ServiceConfig()
         self.source = source or {}
+        self.folder: Path | None = None  # the model folder, when loaded from one (from_folder)
         self.name = str(model.metadata.get("model_name", DEFAULT_MODEL_NAME))
         self.version = str(model.metadata.get("model_version", "unregistered"))
         self._info = self._model_info()
@@ -107,6 +109,7 @@ class ScoringEngine:
         if config is None:
             config = service_config_for(folder)
         engine = cls(model, config, source)
+        engine.folder = folder
         engine.self_test()
         return engine
 
@@ -167,9 +170,11 @@ class ScoringEngine:
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())
         columns = {c: scored[c].tolist() for c in names}
         columns["lead_id"] = ids
-        by_id = request.leads.set_index("lead_id", drop=False)
-        answered = RequestTables(by_id.loc[ids].reset_index(drop=True), request.activities, request.as_of,
-                                 warnings=request.warnings)
+        if len(ids) == 1:  # one stored lead (GET /leads/{id}): a mask is a fraction of an index look-up
+            asked = request.leads[request.leads["lead_id"].to_numpy() == ids[0]].reset_index(drop=True)
+        else:
+            asked = request.leads.set_index("lead_id", drop=False).loc[ids].reset_index(drop=True)
+        answered = RequestTables(asked, request.activities, request.as_of, warnings=request.warnings)
         return self._response(columns, answered, reasons)
 
     def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
@@ -205,19 +210,44 @@ class ScoringEngine:
         as_of = pd.DatetimeIndex([p.as_of for p in parts]).repeat(sizes)
         snapshots = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(), "as_of": as_of})
         any_reasons = any(reasons for _, reasons in items)
-        scored = self.model.score(leads, activities, snapshots, reasons=any_reasons)
+        with_accounts = self.model.accounts is not None
+        scored = self.model.score(leads, activities, snapshots, reasons=any_reasons, alone=with_accounts)
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if any_reasons else ())
+        names += ("log_odds", "alone_log_odds") if with_accounts else ()  # what the account scores read
         columns = {c: scored[c].tolist() for c in names}
         out, start = [], 0
         for (request, reasons), size in zip(items, sizes):
             rows = {c: v[start:start + size] for c, v in columns.items()}
             rows["lead_id"] = request.leads["lead_id"].tolist()  # as given (the stacked ones carry a prefix)
-            out.append(self._response(rows, request, reasons))
+            out.append(self._response(rows, request, reasons, self._accounts(rows, request, reasons)))
             start += size
         return out
 
-    def _response(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool) -> ScoreResponse:
-        """The response for one request's scored leads given as column lists."""
+    def _accounts(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool) -> list[AccountSummary]:
+        """Each account of one request scored from its leads' scores (``mqlscore.accounts``);
+        none when the model has no account scores."""
+        if self.model.accounts is None:
+            return []
+        from mqlscore.accounts import score_accounts
+
+        lead_scores = pd.DataFrame({"lead_id": columns["lead_id"],
+                                    "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads),
+                                    **{c: columns[c] for c in ("score", "log_odds", "alone_log_odds")}})
+        scored = score_accounts(self.model, request.leads, request.activities, lead_scores, reasons=reasons)
+        out = []
+        for row in scored.to_dict("records"):
+            row.pop("as_of")
+            members = row.pop("members")
+            row["coverage"] = [RoleCoverage.model_construct(**c) for c in row["coverage"]]
+            row["leads"] = [AccountLead.model_construct(**m) for m in members]
+            if row["reasons"] is not None:
+                row["reasons"] = [AccountReason.model_construct(**r) for r in row["reasons"]]
+            out.append(AccountSummary.model_construct(**row))
+        return out
+
+    def _response(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool,
+                  accounts: list[AccountSummary] | None = None) -> ScoreResponse:
+        """The response for one request's scored leads given as column lists (and its accounts)."""
         cols = {c: columns[c] for c in SCORE_FIELDS + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())}
         name, version = self.name, self.version
         scores = []
@@ -231,7 +261,7 @@ class ScoringEngine:
             scores.append(LeadScore.model_construct(model_name=name, model_version=version, **item))
         warnings = [Notice.model_construct(field=w.field, message=w.message) for w in request.warnings]
         return ScoreResponse.model_construct(as_of=iso_utc(request.as_of), model_name=name, model_version=version,
-                                             scores=scores, warnings=warnings)
+                                             scores=scores, warnings=warnings, accounts=list(accounts or []))
 
     # -- describing ----------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -256,4 +286,18 @@ class ScoringEngine:
                           "description": s.description} for s in m.builder.specs_],
             "limits": {name: getattr(self.config, name) for name in LIMITS},
             "source": self.source,
+            "accounts": self._account_info(),
         }
+
+    def _account_info(self) -> dict[str, Any] | None:
+        """The account scores' method, scale, tiers and MQA threshold (None: the model has none)."""
+        accounts = self.model.accounts
+        if accounts is None:
+            return None
+        meta, scale = accounts.metadata, accounts.scale
+        return {"method": meta.get("method"), "chosen_because": meta.get("chosen_because"), "threshold": {**(meta.get("threshold") or {}),
+                                                            "probability": accounts.threshold},
+                "tiers": dict(zip(TIERS, self.model.config.tier_cutoffs)),
+                "score_scale": {"base_rate": scale.base_rate, "points_at_base_rate": scale.points_at_base_rate,
+                                "points_to_double_odds": scale.points_to_double_odds},
+                "validation_metrics": meta.get("validation_metrics")}

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
-from mqlscore.contract.schema import TIERS, example_lead
+from mqlscore.contract.schema import COMMITTEE_STATES, TIERS, example_lead
 
-__all__ = ["ActivityIn", "ErrorBody", "LeadIn", "LeadScore", "Notice", "Problem", "Reason", "ScoreRequest",
-           "ScoreResponse", "example_lead"]
+__all__ = ["AccountLead", "AccountReason", "AccountSummary", "ActivityIn", "ErrorBody", "LeadIn", "LeadScore",
+           "Notice", "Problem", "Reason", "RoleCoverage", "ScoreRequest", "ScoreResponse", "example_lead"]
 
 
 def _id_text(value: Any) -> Any:
@@ -32,6 +32,7 @@ LeadId = Annotated[str, BeforeValidator(_id_text), Field(min_length=1),
                    WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}]})]
 Count = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
+CommitteeState = Literal[COMMITTEE_STATES]  # type: ignore[valid-type]
 # Documented as date-time (the API's clients and fuzzers then send timestamps); the contract decides what
 # parses (a date alone is midnight UTC) and refuses the rest, or years outside 1900-2199, with a 422.
 _TIMESTAMP = {"format": "date-time"}
@@ -126,6 +127,68 @@ class Notice(BaseModel):
     message: str
 
 
+class RoleCoverage(BaseModel):
+    """One buying-committee role in an account: engaged (a lead in it active within the
+    committee window), recent (active within three windows), silent (in the request, not
+    active that recently) or missing."""
+
+    role: str = Field(description="clinical_champion, it_security, finance or compliance.")
+    state: CommitteeState
+    text: str
+
+
+class AccountLead(BaseModel):
+    """One lead of an account, as the account view lists it."""
+
+    lead_id: str
+    score: float
+    committee_role: str | None = Field(None, description="Its seat on the buying committee (from the title); "
+                                                         "null when none.")
+    state: Literal["engaged", "recent", "silent"]
+
+
+class AccountReason(BaseModel):
+    """One signal's part of an account's score; with ``base_points`` they add up to the
+    score before clipping to 0-100."""
+
+    signal: str
+    text: str
+    points: float
+    sign: Literal["+", "-"]
+
+
+class AccountSummary(BaseModel):
+    """The score of one account (a buying group: the request's leads sharing an
+    account_id), from its leads' scores."""
+
+    account_id: str
+    probability: float = Field(description="Calibrated probability that at least one of the account's leads "
+                                           "becomes an SQL within the horizon.")
+    score: float = Field(description="0-100 on the account scale; +10 points doubles the odds.")
+    tier: Tier
+    is_mqa: bool = Field(description="A marketing qualified account: probability at or above the account "
+                                     "threshold.")
+    n_leads: int
+    roles_engaged: list[str]
+    roles_recent: list[str]
+    roles_silent: list[str]
+    roles_missing: list[str]
+    coverage: list[RoleCoverage] = Field(description="Every committee role's state, in words.")
+    best_missing_role: str | None = Field(None, description="The missing role whose engaged contact would raise "
+                                                            "the score most (null when no role is missing).")
+    best_missing_points: float | None = None
+    best_missing_text: str | None = None
+    base_points: float | None = Field(None, description="Points of an average account; base + reasons = score "
+                                                        "before clipping (null with reasons=false).")
+    reasons: list[AccountReason] | None = Field(None, description="Every signal, largest first (null with "
+                                                                  "reasons=false).")
+    reasons_text: str | None = None
+    lead_ids: list[str] = Field(description="The account's leads in the request, highest score first.")
+    leads: list[AccountLead]
+    model_name: str
+    model_version: str
+
+
 class ScoreResponse(BaseModel):
     """What ``POST /score`` returns."""
 
@@ -135,6 +198,9 @@ class ScoreResponse(BaseModel):
     scores: list[LeadScore]
     warnings: list[Notice] = Field(default_factory=list, description="What the data contract set aside or noticed "
                                                                      "(by field path); empty when nothing.")
+    accounts: list[AccountSummary] = Field(default_factory=list, description="Each account of the request scored "
+                                           "as a whole, highest score first; empty when no lead has an account_id "
+                                           "or the model has no account scores.")
 
 
 

@@ -149,17 +149,42 @@ def start_store(engine: ScoringEngine) -> Any:
     """The worker's lead store with its scorer running (``MQLSCORE_STORE`` or
     ``service.store.url``), or None when the service runs without one. A store that
     cannot be opened stops the worker with StartupError."""
-    from mqlscore.serving.store_service import StoreService, store_url
+    from mqlscore.serving.store_service import StoreService
     from mqlscore.store.database import StoreUnavailable, redact
+    from mqlscore.store.location import store_url
+
+    from mqlscore.serving.scorer_process import scorer_mode
 
     url = store_url(engine.config.store)
     if not url:
         return None
     try:
-        service = StoreService.open(engine, url).start()
-    except (StoreUnavailable, ValueError, RuntimeError) as exc:
+        mode = scorer_mode(engine.config.store.scorer)
+        if mode == "process" and worker_index() > 1:
+            mode = "off"  # one scorer process for the whole service: the first worker's
+        service = StoreService.open(engine, url).start(mode)
+    except (StoreUnavailable, ValueError, RuntimeError, OSError) as exc:
         raise StartupError(f"cannot open the lead store {redact(url)}: {exc}") from None
-    logger.info("lead store %s (clock %r); scoring changed leads every %.1f s%s", service.store.location,
-                service.clock, service.config.scan_seconds,
+    logger.info("lead store %s (clock %r); scorer: %s%s", service.store.location, service.clock,
+                {"process": "a process beside the workers", "thread": "in each worker",
+                 "off": "another worker's process"}[mode],
                 "; webhook on" if service.config.webhook_url.strip() else "")
     return service
+
+
+def worker_index() -> int:
+    """This worker's number under ``bentoml serve`` (1, 2, ...); 1 outside it."""
+    import bentoml
+
+    return int(getattr(bentoml.server_context, "worker_index", None) or 1)
+
+
+def settle_memory() -> None:
+    """After a worker has loaded its model: move every object it holds so far out of
+    the garbage collector's sight (``gc.freeze``). A full collection otherwise walks
+    the model, pandas and the web stack, hundreds of thousands of objects, stalling
+    every request in flight for tens of milliseconds, many times a second under load."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

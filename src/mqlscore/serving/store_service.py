@@ -21,22 +21,16 @@ from mqlscore.config import StoreConfig
 from mqlscore.serving.engine import ScoringEngine, iso_utc
 from mqlscore.serving.errors import FieldProblem, RequestRejected
 from mqlscore.serving.tables import RequestTables
-from mqlscore.store.clock import Clock, clock_from
+from mqlscore.store.clock import Clock
 from mqlscore.store.events import EventsRejected, check_events, check_shape
+from mqlscore.store.location import service_clock
 from mqlscore.store.repository import LeadStore, micros, stamp
 from mqlscore.store.scorer import ScorerThread, StoreScorer
-from mqlscore.store.timeline import LeadNotScorable, history, mql_since, mql_until, timeline
+from mqlscore.store.timeline import LeadNotScorable, mql_since, mql_until, stored_history, timeline
 
-STORE_ENV = "MQLSCORE_STORE"
-CLOCK_ENV = "MQLSCORE_STORE_CLOCK_FROM"
 WEBHOOK_ENV = "MQLSCORE_WEBHOOK_URL"
 WEBHOOK_SECRET_ENV = "MQLSCORE_WEBHOOK_SECRET"
 MAX_HANDOFF_PAGE = 1_000
-
-
-def store_url(config: StoreConfig) -> str:
-    """The store the service uses: ``MQLSCORE_STORE``, else the settings' ``url`` (empty: none)."""
-    return os.environ.get(STORE_ENV, "").strip() or config.url.strip()
 
 
 class StoreService:
@@ -49,6 +43,7 @@ class StoreService:
         self.config = config
         self.scorer = StoreScorer(store, engine.model, clock, config)
         self.thread: ScorerThread | None = None
+        self.process: Any = None  # the ScorerProcess this worker started, if any
         self.sender: Any = None
         # Group commit of POST /events (see ingest): the requests waiting, and whether one
         # of their threads is writing a group now.
@@ -61,12 +56,26 @@ class StoreService:
              config: StoreConfig | None = None) -> StoreService:
         """Open (and migrate) the store at ``url``."""
         config = config or engine.config.store
-        clock = clock or clock_from(os.environ.get(CLOCK_ENV))
+        clock = clock or service_clock()
         return cls(engine, LeadStore(url, config), clock, config)
 
-    def start(self) -> StoreService:
-        """Start the background work: scoring changed and decayed leads, and the webhook."""
-        self.thread = ScorerThread(self.scorer, before_first=self.scorer.process_model_change).start()
+    def start(self, scorer: str = "thread") -> StoreService:
+        """Start the background work: scoring changed and decayed leads, and the webhook.
+
+        ``scorer``: ``thread`` scores in this process (tests, a single process);
+        ``process`` starts the scorer process beside the workers
+        (:mod:`mqlscore.serving.scorer_process`); ``off`` leaves the scoring to
+        another worker or service on the same store."""
+        if scorer == "thread":
+            self.thread = ScorerThread(self.scorer, before_first=self.scorer.process_model_change).start()
+        elif scorer == "process":
+            from mqlscore.serving.scorer_process import ScorerProcess
+
+            if self.engine.folder is None:
+                raise ValueError("the scorer process needs the model's folder (an engine loaded from_folder)")
+            self.process = ScorerProcess(self.engine.folder, self.clock, self.config.scorer_nice).start()
+        elif scorer != "off":
+            raise ValueError(f"scorer must be thread, process or off, got {scorer!r}")
         webhook = os.environ.get(WEBHOOK_ENV, "").strip() or self.config.webhook_url.strip()
         if webhook:
             from mqlscore.store.webhook import WebhookSender
@@ -79,6 +88,8 @@ class StoreService:
         """Stop the background work and close the store."""
         if self.thread is not None:
             self.thread.stop()
+        if self.process is not None:
+            self.process.stop()
         if self.sender is not None:
             self.sender.stop()
         self.store.close()
@@ -152,8 +163,8 @@ class StoreService:
         except EventsRejected:
             return [self._write_alone(r) for r in requests]
         new = self.store.ingest_new(batch)
-        if new and self.thread is not None:
-            self.thread.wake()
+        if new:
+            self._wake_scorer()
         starts = [0]
         for r in requests:
             starts.append(starts[-1] + len(r))
@@ -187,23 +198,31 @@ class StoreService:
         except EventsRejected as exc:
             return _rejected(exc)
         accepted, duplicates = self.store.ingest(batch)
-        if accepted and self.thread is not None:
-            self.thread.wake()
+        if accepted:
+            self._wake_scorer()
         return {"accepted": accepted, "duplicates": duplicates,
                 "warnings": [{"field": f, "message": m} for f, m in batch.warnings]}
+
+    def _wake_scorer(self) -> None:
+        if self.thread is not None:
+            self.thread.wake()
+        if self.process is not None:
+            self.process.wake()
 
     # -- scores out ------------------------------------------------------------------
     def lead(self, lead_id: str, as_of: str | None = None) -> dict[str, Any]:
         """A stored lead's score, as one item of ``POST /score`` given its stored
-        history (its buying group's too), with ``mql_since``, ``mql_until`` and its state."""
+        history (its buying group's too), with ``mql_since``, ``mql_until`` and its state.
+        Stored rows are not checked again (``stored_history``): ``warnings`` is empty, what
+        the contract noticed was answered to ``POST /events``."""
         at = self.engine.resolve_as_of(as_of, self.clock.now())
-        hist = self._history(lead_id, at)
+        hist, state = self._view(lead_id, at)
         response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, at), reasons=True,
                                             lead_ids=[lead_id])
         item = next(s for s in response.scores if s.lead_id == lead_id)
         since = until = None
-        if item.is_mql and hist.state_at(lead_id, at) == "open":
-            state = self.store.states([lead_id]).get(lead_id)
+        lead_state = hist.state_at(lead_id, at)
+        if item.is_mql and lead_state == "open":
             fresh = (as_of is None and state is not None and state.changed == 0 and state.is_mql
                      and state.scored_at is not None and state.scored_at <= micros(at)
                      and state.model_version == self.scorer.model_key and state.mql_since is not None
@@ -213,24 +232,29 @@ class StoreService:
             else:
                 since = mql_since(self.engine.model, hist, lead_id, at)
                 until = mql_until(self.engine.model, hist, [lead_id], at, self.config.lookahead_days)[lead_id]
-        return {"as_of": iso_utc(at), **item.model_dump(), "state": hist.state_at(lead_id, at),
+        return {"as_of": iso_utc(at), **item.model_dump(), "state": lead_state,
                 "mql_since": None if since is None else iso_utc(since),
                 "mql_until": None if until is None else iso_utc(until),
                 "warnings": [{"field": f"{w.table}.{w.column}" if w.column else w.table, "message": w.message}
                              for w in hist.warnings]}
 
     def _history(self, lead_id: str, at: pd.Timestamp) -> Any:
-        if not self.store.has_lead(lead_id):
+        return self._view(lead_id, at)[0]
+
+    def _view(self, lead_id: str, at: pd.Timestamp) -> tuple[Any, Any]:
+        """The lead's history at ``at`` and its stored state, from one read of the store."""
+        raw, state = self.store.lead_view(lead_id)
+        if raw is None:
             raise RequestRejected(404, "no such lead in the store", [FieldProblem(
                 "lead_id", "no lead event with this lead_id has been stored (or it was erased)")])
         try:
-            hist = history(self.store.group_tables([lead_id]), at)
+            hist = stored_history(raw, at)
         except LeadNotScorable as exc:
             raise RequestRejected(422, "the lead cannot be scored at as_of", [FieldProblem("as_of", str(exc))]) from None
         if lead_id not in set(hist.leads["lead_id"]):
             raise RequestRejected(422, "the lead cannot be scored at as_of", [FieldProblem(
                 "as_of", "the lead was created after as_of")])
-        return hist
+        return hist, state
 
     def timeline(self, lead_id: str) -> dict[str, Any]:
         """The lead card's picture of a stored lead: score through time, events,
@@ -248,8 +272,8 @@ class StoreService:
     def erase(self, lead_id: str) -> bool:
         """Erase a lead and everything of it; False when the store had nothing of it."""
         found = self.store.delete_lead(lead_id)
-        if found and self.thread is not None:
-            self.thread.wake()
+        if found:
+            self._wake_scorer()
         return found
 
     def handoffs(self, after: int, limit: int) -> dict[str, Any]:
@@ -272,8 +296,17 @@ class StoreService:
         change = self.store.meta(MODEL_CHANGE_META)
         return {"location": self.store.location, "counts": self.store.counts(), "clock": repr(self.clock),
                 "now": iso_utc(self.clock.now()), "last_model_change": json.loads(change) if change else None,
-                "scorer_error": None if self.thread is None else self.thread.last_error,
+                "scorer_error": self._scorer_error(),
                 "webhook": None if self.sender is None else self.sender.status()}
+
+
+    def _scorer_error(self) -> str | None:
+        if self.thread is not None:
+            return self.thread.last_error
+        from mqlscore.serving.scorer_process import SCORER_STATUS_META
+
+        status = self.store.meta(SCORER_STATUS_META)  # the scorer process's (maybe another worker's)
+        return json.loads(status).get("error") if status else None
 
 
 _EVENT_INDEX = re.compile(r"^events\[(\d+)\](.*)$", re.DOTALL)

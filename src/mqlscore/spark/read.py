@@ -23,6 +23,7 @@ driver: the checks between tables need the activities, which do not fit there.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -84,10 +85,15 @@ class SparkExport:
         self._persisted.clear()
 
 
+# A URL's scheme: two characters at least, so that a Windows drive ("C:") stays a local path.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
 def spark_path(path: str | os.PathLike[str]) -> str:
-    """A path Spark reads: a local path made absolute, any other (``s3a://``, ``hdfs://``, ...) as given."""
+    """A path Spark reads: a local path made absolute, a URL (``s3a://``, ``hdfs://``,
+    ``abfss://``, ``dbfs:/mnt/...``, ``file:/...``) as given."""
     text = str(path)
-    if "://" in text or text.startswith("file:"):
+    if _SCHEME.match(text):
         return text.rstrip("/")
     return os.path.abspath(text)
 
@@ -396,23 +402,53 @@ def merge_reports(reports: list[ValidationReport], *, lenient: bool, max_example
     return merged
 
 
+def _phrase(message: str) -> str:
+    """What a per-column error says is wrong ("an unparsable timestamp"): the words after "with"."""
+    return message.split(" with ", 1)[1] if " with " in message else message
+
+
+@functools.lru_cache(maxsize=1)
+def _check_ranks() -> dict[str, int]:
+    """The order in which validation checks one column, read off the contract itself: a made-up
+    leads table failing every per-column check (an empty, an unparsable and an out-of-range
+    creation time; an empty and a repeated id; a count neither whole nor positive) is validated,
+    and each check's phrase ranked by where the report first lists it (a column's checks are
+    listed in one order, the same for every column)."""
+    from mqlscore.contract import ContractError, validate_tables
+
+    probe = pd.DataFrame({"lead_id": ["", "P1", "P1", "P2"],
+                          "created_at": ["", "not a time", "1066-10-14T00:00:00Z", "2025-01-01T00:00:00Z"],
+                          "employee_count": ["1.5", "-2", "3", "4"]})
+    try:
+        validate_tables({"leads": probe})
+    except ContractError as exc:
+        ranks: dict[str, int] = {}
+        for i, problem in enumerate(exc.report.problems):  # each column lists its checks in the one order
+            ranks.setdefault(_phrase(problem.message), i)
+        return ranks
+    return {}  # pragma: no cover - the probe breaks the contract by construction
+
+
 def _problem_order(reports: list[ValidationReport], keys: list[tuple[str, str, str | None, str]]
                    ) -> list[tuple[str, str, str | None, str]]:
     """The problems in the order one validation of the whole export lists them: errors,
     then warnings, each by table; within those, every order a part's report shows is kept
     (each part lists a subsequence of the whole's checks), and problems no part shows
-    together go by the column's place in the contract (table-wide ones last)."""
+    together go by the column's place in the contract (table-wide ones last), then, on one
+    column, by the order validation checks a column in (:func:`_check_ranks`)."""
     import heapq
 
     from mqlscore.contract.schema import CONTRACT_COLUMNS
 
     rank = {name: i for i, name in enumerate(TABLES)}
+    checks = _check_ranks()
 
-    def priority(key: tuple[str, str, str | None, str]) -> tuple[int, int, int, int]:
-        severity, table, column, _ = key
+    def priority(key: tuple[str, str, str | None, str]) -> tuple[int, int, int, int, int]:
+        severity, table, column, skeleton = key
         columns = CONTRACT_COLUMNS.get(table, ())
         place = columns.index(column) if column in columns else len(columns)
-        return (severity != "error", rank.get(table, len(rank)), place, keys.index(key))
+        return (severity != "error", rank.get(table, len(rank)), place, checks.get(_phrase(skeleton), len(checks)),
+                keys.index(key))
 
     after: dict[tuple, set[tuple]] = {key: set() for key in keys}
     waiting = {key: 0 for key in keys}

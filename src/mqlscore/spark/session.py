@@ -45,6 +45,17 @@ def java_problem() -> str | None:
     return ("no Java runtime: Spark needs one (Debian: apt-get install openjdk-17-jre-headless; or set JAVA_HOME)")
 
 
+def submitted_master() -> str | None:
+    """The ``spark.master`` that ``spark-submit`` gave this driver program, or None when it
+    was not launched by ``spark-submit`` (no gateway to connect to). A driver program passes
+    it to :func:`spark_session`, so that the session runs where it was submitted (docs/scale.md)."""
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return None
+    from pyspark import SparkConf
+
+    return SparkConf().get("spark.master", None)
+
+
 def active_session() -> Any:
     """The SparkSession already running in this process, or None (PySpark not loaded counts as none)."""
     if "pyspark" not in sys.modules:
@@ -60,7 +71,8 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "mqlscore",
     """Start (or reuse) a SparkSession on ``master`` with bounded memory.
 
     ``driver_memory`` bounds the driver JVM (in local mode the executors run inside
-    it); ``executor_memory`` each executor's JVM on a cluster. Times are UTC
+    it) when this process starts it (under ``spark-submit`` it runs already, sized by
+    ``--driver-memory``); ``executor_memory`` each executor's JVM on a cluster. Times are UTC
     (``spark.sql.session.timeZone``), so instants never shift with the machine's
     zone. ``conf`` adds or overrides settings. Raises :class:`SparkUnavailable`
     when Java or PySpark is missing or the JVM does not start."""
@@ -79,8 +91,6 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "mqlscore",
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     settings = {
         "spark.app.name": app_name,
-        "spark.driver.memory": driver_memory,
-        "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.python.worker.memory": DEFAULT_PYTHON_WORKER_MEMORY,
@@ -90,7 +100,12 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "mqlscore",
         # grouped Arrow functions get each group whole; scalar ones (spark_udf) batches of this many rows
         "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
     }
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # this process starts the driver's JVM; under spark-submit it runs already, sized by --driver-memory
+        settings["spark.driver.memory"] = driver_memory
     if local:
+        # a cluster's users want its web UI; on one machine (tests, benchmarks) it is a port and a thread less
+        settings["spark.ui.enabled"] = "false"
         settings.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
                          "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable})
         # Spark's 200 shuffle parts are made for clusters; a few per core suit one machine

@@ -19,13 +19,15 @@ which amounts to::
     udf = mlflow.pyfunc.spark_udf(spark, "models:/mqlscore@champion", result_type=RESULT_TYPE,
                                   env_manager="local", params={"as_of": "2026-09-30T00:00:00Z"})
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "0")   # a batch = a whole partition
-    columns = [*mqlscore.contract.schema.LEAD_COLUMNS, "activities"]      # the signature's inputs, by name
+    signature = mlflow.models.get_model_info("models:/mqlscore@champion").signature
+    columns = [spec.name for spec in signature.inputs.inputs]             # the signature's inputs, by name
     scores = rows.select(udf(F.struct(*columns)).alias("s")).select("s.*")
 
 with ``rows`` repartitioned by buying group (an account's leads together, a lead
-without an account alone). The model's input signature holds the contract's lead
-columns only: MLflow drops any other column before the model sees it, so a model
-that learned from extra lead columns scores them as missing through this path.
+without an account alone). The struct holds exactly the inputs the model's signature
+names (:func:`model_inputs`), each cast to its declared type: MLflow drops any column
+the signature does not name before the model sees it, so an extra lead column reaches
+the model only when it was registered with it in its signature.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def _text(frame: Any, column: str) -> Any:
 def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int | None = None) -> Any:
     """The registered model's input on Spark: one row per lead of ``leads`` with the
     contract's lead columns (counts as numbers, everything else as text, instants
-    ISO-8601 UTC) and ``activities``, a JSON list of the lead's activities
-    (``occurred_at``, ``activity_type``, ``detail``), repartitioned so that a buying
-    group is never split across partitions (and sorted by group within them)."""
+    ISO-8601 UTC), the leads' other columns as they are (a model may have learned from
+    them; :func:`pyfunc_scores` passes on those its signature names) and ``activities``,
+    a JSON list of the lead's activities (``occurred_at``, ``activity_type``,
+    ``detail``), repartitioned so that a buying group is never split across partitions
+    (and sorted by group within them)."""
     from pyspark.sql import functions as F
 
     from mqlscore.spark.read import id_text
@@ -72,7 +76,8 @@ def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int |
             columns.append(F.col(column).cast("double").alias(column))
         else:
             columns.append(_text(leads, column).alias(column))
-    rows = leads.select(*columns)
+    extras = [c for c in leads.columns if c not in LEAD_COLUMNS and c != "activities"]
+    rows = leads.select(*columns, *[F.col(c) for c in extras])
     if activities is not None:
         detail = _text(activities, "detail") if "detail" in activities.columns else F.lit(None).cast("string")
         event = F.struct(_text(activities, "occurred_at").alias("occurred_at"),
@@ -89,11 +94,36 @@ def pyfunc_input(leads: Any, activities: Any | None = None, *, partitions: int |
     return rows.repartition(n, group).sortWithinPartitions(group)
 
 
+def model_inputs(model_uri: str) -> list[tuple[str, str]]:
+    """(name, MLflow type) of each input column the model at ``model_uri`` declares in its
+    signature, in its order (only the model's ``MLmodel`` file is read)."""
+    from mqlscore.registry import configure
+
+    mlflow = configure()
+    signature = mlflow.models.get_model_info(model_uri).signature
+    if signature is None or signature.inputs is None:
+        return [(c, "double" if c in COUNT_COLUMNS else "string") for c in (*LEAD_COLUMNS, "activities")]
+    return [(spec.name, str(getattr(spec.type, "name", spec.type))) for spec in signature.inputs.inputs]
+
+
+def _as_declared(rows: Any, name: str, kind: str) -> Any:
+    """Column ``name`` of ``rows`` as the signature declares it (missing: null)."""
+    from pyspark.sql import functions as F
+
+    spark_type = "double" if kind in ("double", "float", "long", "integer") else "string"
+    if name not in rows.columns:
+        return F.lit(None).cast(spark_type).alias(name)
+    if spark_type == "string":
+        return _text(rows, name).alias(name)
+    return F.col(name).cast(spark_type).alias(name)
+
+
 def pyfunc_scores(spark: Any, model_uri: str, rows: Any, as_of: str | pd.Timestamp | None = None) -> Any:
     """``mlflow.pyfunc.spark_udf`` of the registered model at ``model_uri`` applied to
     ``rows`` (:func:`pyfunc_input`), scoring at ``as_of`` (default: now): a Spark
     DataFrame with the model's output columns (``PYFUNC_OUTPUT_COLUMNS``; reasons as
-    JSON text). Sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` to no limit on
+    JSON text). The model gets exactly the inputs its signature names, cast to their
+    declared types. Sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` to no limit on
     the session, so that each call of the model gets a whole partition."""
     from pyspark.sql import functions as F
 
@@ -104,5 +134,5 @@ def pyfunc_scores(spark: Any, model_uri: str, rows: Any, as_of: str | pd.Timesta
     udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=RESULT_TYPE, env_manager="local", params=params)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "0")
     # named inputs (a struct): the signature's optional columns rule out calling udf() bare
-    inputs = F.struct(*[F.col(c) for c in (*LEAD_COLUMNS, "activities")])
+    inputs = F.struct(*[_as_declared(rows, name, kind) for name, kind in model_inputs(model_uri)])
     return rows.select(udf(inputs).alias("scored")).select("scored.*")

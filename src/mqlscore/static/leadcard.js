@@ -641,12 +641,12 @@
         for (const s of data.scores) {
           const b = el("button", { type: "button", class: "quiet",
             text: s.lead_id + " \u00b7 " + num(s.score) + " \u00b7 tier " + (s.tier || "?") });
-          b.addEventListener("click", () => renderCard(s, data.as_of, "pasted"));
+          b.addEventListener("click", () => renderCard(s, data.as_of, "pasted", null, data));
           list.append(el("li", {}, b));
         }
         $("paste-results").hidden = false;
       }
-      renderCard(data.scores[0], data.as_of, "pasted");
+      renderCard(data.scores[0], data.as_of, "pasted", null, data);
     } catch (e) {
       showProblem(box, e, "paste");
     } finally {
@@ -655,8 +655,9 @@
   }
 
   // ---------------------------------------------------------------- the card
-  // `extra`: nodes shown under the headline (a stored lead's timeline and hand-offs).
-  function renderCard(lead, asOf, origin, extra) {
+  // `extra`: nodes shown under the headline (a stored lead's timeline and hand-offs);
+  // `response`: the POST /score answer the lead came in, whose `accounts` give its account view.
+  function renderCard(lead, asOf, origin, extra, response) {
     const card = $("card");
     if (!extra) stored.cardSeq++;  // a stored lead still loading must not replace this card
     card.removeAttribute("aria-busy");
@@ -711,7 +712,96 @@
       article.append(chart.svg);
       article.append(el("p", { class: "note", id: "clip-note", text: chart.note }));
     }
+    const account = accountOf(response, lead.lead_id);
+    if (account) article.append(accountView(account, response, asOf, origin));
     card.replaceChildren(article);
+  }
+
+  // ---------------------------------------------------------------- the account view
+  function accountOf(response, leadId) {
+    if (!response || !Array.isArray(response.accounts)) return null;
+    return response.accounts.find((a) => Array.isArray(a.lead_ids) && a.lead_ids.includes(leadId)) || null;
+  }
+
+  const STATE_LABELS = { engaged: "engaged", recent: "recently active", silent: "known, silent", missing: "missing" };
+  const ROLE_LABELS = { clinical_champion: "clinical champion", it_security: "IT security", finance: "finance",
+    compliance: "compliance" };
+
+  // The lead's account scored as a whole: score, tier, MQA, the committee's coverage, the
+  // missing role worth finding, the account's leads by score (each opens its card) and
+  // the reasons, whose points add up to the account's score.
+  function accountView(account, response, asOf, origin) {
+    const box = el("section", { class: "account", "data-testid": "account-view", "data-account-id": account.account_id });
+    box.append(el("h3", {}, "Account ", el("code", { id: "account-id", text: account.account_id })));
+    const mqa = account.is_mqa === true ? "Yes" : account.is_mqa === false ? "No" : "\u2014";
+    box.append(el("div", { class: "headline" },
+      el("div", { class: "score-box" },
+        el("span", { class: "label", text: "Account score" }),
+        el("span", { class: "big", id: "account-score", text: num(account.score) }),
+        el("span", { class: "of", text: " / 100" })),
+      el("dl", { class: "facts" },
+        el("dt", { text: "Tier" }),
+        el("dd", {}, tierBadge(account.tier, "account-tier")),
+        el("dt", { text: "MQA" }),
+        el("dd", { id: "account-mqa", class: account.is_mqa ? "mql-yes" : "mql-no", text: mqa }),
+        el("dt", { text: "Probability of an SQL" }),
+        el("dd", { id: "account-probability",
+          text: isNumber(account.probability) ? percent(account.probability) : "\u2014" }))));
+
+    box.append(el("h4", { text: "Buying committee" }));
+    const roles = el("ul", { class: "coverage", id: "account-coverage" });
+    for (const c of account.coverage || []) {
+      roles.append(el("li", { "data-role": c.role, "data-state": c.state },
+        el("span", { class: "state state-" + (STATE_LABELS[c.state] ? c.state : "missing"),
+          text: STATE_LABELS[c.state] || String(c.state) }),
+        el("span", { class: "text", text: c.text })));
+    }
+    box.append(roles);
+    if (account.best_missing_text) {
+      box.append(el("p", { class: "next-role", id: "account-best-missing", "data-role": account.best_missing_role,
+        text: account.best_missing_text }));
+    }
+
+    box.append(el("h4", { text: "Leads of the account, highest score first" }));
+    const table = el("table", { class: "leads", id: "account-leads" },
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: "Lead" }), el("th", { scope: "col", class: "num", text: "Score" }),
+        el("th", { scope: "col", text: "Committee role" }), el("th", { scope: "col", text: "Activity" }))));
+    const body = el("tbody");
+    const byId = new Map(((response && response.scores) || []).map((s) => [s.lead_id, s]));
+    for (const m of account.leads || []) {
+      const lead = byId.get(m.lead_id);
+      const open = el("button", { type: "button", class: "link", text: m.lead_id });
+      if (lead) open.addEventListener("click", () => renderCard(lead, asOf, origin, null, response));
+      else open.disabled = true;
+      body.append(el("tr", { "data-lead-id": m.lead_id },
+        el("td", {}, open), el("td", { class: "num", text: num(m.score) }),
+        el("td", { text: m.committee_role ? (ROLE_LABELS[m.committee_role] || m.committee_role.replace(/_/g, " "))
+          : "\u2014" }),
+        el("td", { text: STATE_LABELS[m.state] || String(m.state) })));
+    }
+    table.append(body);
+    box.append(el("div", { class: "list-wrap" }, table));
+
+    box.append(el("h4", { text: "Why: the account's signals" }));
+    if (Array.isArray(account.reasons) && account.reasons.length) {
+      const list = el("ol", { class: "reasons account-reasons", id: "account-reasons" });
+      for (const r of account.reasons) {
+        list.append(el("li", { "data-points": r.points },
+          el("span", { class: "pts " + (r.points < 0 ? "neg" : "pos"), text: signed(r.points) }),
+          el("span", { class: "text", text: r.text })));
+      }
+      box.append(list);
+      if (isNumber(account.base_points)) {
+        const total = account.reasons.reduce((s, r) => s + r.points, account.base_points);
+        box.append(el("p", { class: "note", id: "account-sum",
+          text: "Base " + num(account.base_points) + " (an average account) plus these points: " + num(total)
+            + (total > 100 ? "; scores stop at 100." : total < 0 ? "; scores stop at 0." : ".") }));
+      }
+    } else {
+      box.append(el("p", { class: "muted", text: "No reasons for this account (scored without them)." }));
+    }
+    return box;
   }
 
   // Two signed bars on one zero line: how much fit and how much intent add (or take).

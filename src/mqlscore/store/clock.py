@@ -43,9 +43,12 @@ class ShiftedClock:
     """Real time, shifted so that it read ``start`` when the clock was made: for
     serving a store loaded from an export as if the export were being made now."""
 
-    def __init__(self, start: str | pd.Timestamp) -> None:
+    def __init__(self, start: str | pd.Timestamp, anchor: str | pd.Timestamp | None = None) -> None:
         self.start = utc(start)
-        self._offset = self.start - SystemClock().now()
+        # ``anchor``: the real moment at which the clock read ``start`` (default: now), so a
+        # process started later (the scorer beside the workers) keeps the same time.
+        self.anchor = SystemClock().now() if anchor is None else utc(anchor)
+        self._offset = self.start - self.anchor
 
     def now(self) -> pd.Timestamp:
         """The current moment, shifted (UTC, microseconds)."""
@@ -86,12 +89,13 @@ class ManualClock:
         return f"ManualClock({self._now.isoformat()})"
 
 
-def clock_from(text: str | None) -> Clock:
+def clock_from(text: str | None, anchor: str | None = None) -> Clock:
     """The clock named by ``serve --clock-from``: the system's when empty, else real
-    time shifted to read ``text`` (an ISO-8601 moment) at start-up."""
+    time shifted to read ``text`` (an ISO-8601 moment) at start-up (or at ``anchor``,
+    a real moment, for a process keeping another's time)."""
     if text is None or not str(text).strip():
         return SystemClock()
     try:
-        return ShiftedClock(str(text).strip())
+        return ShiftedClock(str(text).strip(), anchor.strip() if anchor and anchor.strip() else None)
     except (ValueError, TypeError):
         raise ValueError(f"not an ISO-8601 moment: {text!r} (e.g. 2026-09-30T00:00:00Z)") from None

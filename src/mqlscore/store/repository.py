@@ -135,19 +135,10 @@ class LeadStore:
         out: dict[str, pd.Timestamp] = {}
         if not ids:
             return out
-        if self.db.dialect == POSTGRES:
-            with self.db.transaction() as cur:
-                for part in _chunks(ids):
-                    cur.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})", part)
-                    out.update({lead: stamp(us) for lead, us in cur.fetchall()})
-            return out
-        # SQLite: a plain read outside a transaction (WAL gives it a snapshot), not BEGIN
-        # IMMEDIATE, which would queue it behind every writer for the write lock.
-        conn = self.db.connection()
-        for part in _chunks(ids):
-            rows = conn.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})",
-                                part).fetchall()
-            out.update({lead: stamp(us) for lead, us in rows})
+        with self.db.read() as cur:
+            for part in _chunks(ids):
+                cur.execute(f"SELECT lead_id, created_at FROM leads WHERE lead_id IN ({_marks(part)})", part)
+                out.update({lead: stamp(us) for lead, us in cur.fetchall()})
         return out
 
     def ingest(self, batch: EventBatch, quiet: bool = False) -> tuple[int, int]:
@@ -284,25 +275,41 @@ class LeadStore:
     # -- reads -------------------------------------------------------------------
     def has_lead(self, lead_id: str) -> bool:
         """Whether a lead event for ``lead_id`` is stored."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT 1 FROM leads WHERE lead_id = ?", (lead_id,))
             return cur.fetchone() is not None
+
+    def lead_view(self, lead_id: str) -> tuple[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None,
+                                              LeadState | None]:
+        """What scoring one stored lead needs, read in one transaction: its buying group's
+        tables (as :meth:`group_tables`; None when the lead is not stored) and its state."""
+        with self.db.read() as cur:
+            rows = self._group_rows(cur, [lead_id])
+            if not any(r[0] == lead_id for r in rows):
+                return None, None
+            tables = self._group_frames(cur, rows)
+            cur.execute(f"SELECT {', '.join(_STATE_COLUMNS)} FROM lead_state WHERE lead_id = ?", (lead_id,))
+            row = cur.fetchone()
+        return tables, (None if row is None else _state(row))
 
     def group_tables(self, lead_ids: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The raw leads, activities and outcomes tables of the leads and their buying
         groups (their accounts' leads: at most ``max_group_leads`` most recent per
         account), ready for the contract's validation. Leads as minimised."""
-        with self.db.transaction() as cur:
-            rows = self._group_rows(cur, sorted(set(lead_ids)))
-            ids = sorted({r[0] for r in rows})
-            acts, outs = [], []
-            for part in _chunks(ids):
-                cur.execute("SELECT lead_id, occurred_at, activity_type, detail FROM activities "
-                            f"WHERE lead_id IN ({_marks(part)}) ORDER BY lead_id, occurred_at, event_id", part)
-                acts += cur.fetchall()
-                cur.execute(f"SELECT lead_id, sql_at, disqualified_at FROM outcomes WHERE lead_id IN ({_marks(part)})",
-                            part)
-                outs += cur.fetchall()
+        with self.db.read() as cur:
+            return self._group_frames(cur, self._group_rows(cur, sorted(set(lead_ids))))
+
+    def _group_frames(self, cur: Cursor, rows: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The group's leads (``rows``), with their activities and outcomes read in the caller's transaction."""
+        ids = sorted({r[0] for r in rows})
+        acts, outs = [], []
+        for part in _chunks(ids):
+            cur.execute("SELECT lead_id, occurred_at, activity_type, detail FROM activities "
+                        f"WHERE lead_id IN ({_marks(part)}) ORDER BY lead_id, occurred_at, event_id", part)
+            acts += cur.fetchall()
+            cur.execute(f"SELECT lead_id, sql_at, disqualified_at FROM outcomes WHERE lead_id IN ({_marks(part)})",
+                        part)
+            outs += cur.fetchall()
         leads = pd.DataFrame([{"lead_id": lead, "created_at": stamp(created), "account_id": account,
                                **json.loads(fields)} for lead, account, created, fields in rows])
         if leads.empty:
@@ -312,6 +319,10 @@ class LeadStore:
         outcomes = pd.DataFrame(outs, columns=["lead_id", "sql_at", "disqualified_at"])
         for c in ("sql_at", "disqualified_at"):
             outcomes[c] = pd.to_datetime(outcomes[c].astype("Int64"), unit="us", utc=True)
+        for table, texts in ((activities, ("lead_id", "activity_type", "detail")), (outcomes, ("lead_id",))):
+            if table.empty:  # no rows to infer from: the text dtype the contract gives its columns
+                for c in texts:
+                    table[c] = table[c].astype("str")
         return leads, activities, outcomes
 
     def _group_rows(self, cur: Cursor, ids: list[str]) -> list[tuple]:
@@ -334,7 +345,7 @@ class LeadStore:
     def states(self, lead_ids: Sequence[str]) -> dict[str, LeadState]:
         """The stored MQL states of these leads (those that have one)."""
         out: dict[str, LeadState] = {}
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             for part in _chunks(sorted(set(lead_ids))):
                 cur.execute(f"SELECT {', '.join(_STATE_COLUMNS)} FROM lead_state WHERE lead_id IN ({_marks(part)})",
                             part)
@@ -344,7 +355,7 @@ class LeadStore:
 
     def account_of(self, lead_id: str) -> str | None:
         """A stored lead's account id."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT account_id FROM leads WHERE lead_id = ?", (lead_id,))
             row = cur.fetchone()
         return None if row is None else row[0]
@@ -361,7 +372,7 @@ class LeadStore:
         if mql_only:
             where.append("s.is_mql = 1")
         sql_where = " AND ".join(where)
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute(f"SELECT COUNT(*) FROM leads l, lead_state s WHERE {sql_where}", params)
             total = int(cur.fetchone()[0])
             cur.execute(f"SELECT l.lead_id, l.account_id, s.is_mql, s.score, s.probability, s.mql_since, s.mql_until "
@@ -374,7 +385,7 @@ class LeadStore:
     def counts(self) -> dict[str, int]:
         """How many leads, activities, events, MQLs, hand-offs and changed leads the store holds."""
         out = {}
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             for name, sql in (("leads", "SELECT COUNT(*) FROM leads"), ("activities", "SELECT COUNT(*) FROM activities"),
                               ("events", "SELECT COUNT(*) FROM events"), ("outcomes", "SELECT COUNT(*) FROM outcomes"),
                               ("mqls", "SELECT COUNT(*) FROM lead_state WHERE is_mql = 1"),
@@ -405,7 +416,7 @@ class LeadStore:
     def lead_rows_anywhere(self, lead_id: str) -> dict[str, int]:
         """How many rows of each table still name ``lead_id`` (for checks after an erasure)."""
         out = {}
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             for table in ("leads", "activities", "outcomes", "events", "lead_state", "handoffs"):
                 cur.execute(f"SELECT COUNT(*) FROM {table} WHERE lead_id = ?", (lead_id,))
                 out[table] = int(cur.fetchone()[0])
@@ -472,7 +483,7 @@ class LeadStore:
     # -- hand-offs out ------------------------------------------------------------
     def handoffs_after(self, cursor: int, limit: int) -> list[dict[str, Any]]:
         """Hand-offs numbered after ``cursor``, in order, at most ``limit``."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute(f"SELECT {', '.join(HANDOFF_COLUMNS)} FROM handoffs WHERE cursor > ? ORDER BY cursor LIMIT ?",
                         (int(cursor), int(limit)))
             rows = cur.fetchall()
@@ -480,21 +491,21 @@ class LeadStore:
 
     def handoffs_of(self, lead_id: str) -> list[dict[str, Any]]:
         """A lead's hand-offs, in order."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute(f"SELECT {', '.join(HANDOFF_COLUMNS)} FROM handoffs WHERE lead_id = ? ORDER BY cursor",
                         (lead_id,))
             return [_handoff(row) for row in cur.fetchall()]
 
     def last_cursor(self) -> int:
         """The cursor of the newest hand-off (0: none yet)."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT value FROM store_meta WHERE name = 'handoff_cursor'")
             return int(cur.fetchone()[0])
 
     # -- small facts ----------------------------------------------------------------
     def meta(self, name: str) -> str | None:
         """A stored fact (``model_version``, ...)."""
-        with self.db.transaction() as cur:
+        with self.db.read() as cur:
             cur.execute("SELECT value FROM store_meta WHERE name = ?", (name,))
             row = cur.fetchone()
         return None if row is None else str(row[0])

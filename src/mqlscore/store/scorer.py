@@ -30,7 +30,7 @@ import pandas as pd
 from mqlscore.config import StoreConfig
 from mqlscore.store.clock import Clock, SystemClock
 from mqlscore.store.repository import Handoff, LeadState, LeadStore, StateUpdate, micros, stamp
-from mqlscore.store.timeline import History, LeadNotScorable, history, mql_since, mql_until, score_at
+from mqlscore.store.timeline import History, LeadNotScorable, mql_since, mql_until, score_at, stored_history
 
 if TYPE_CHECKING:
     from mqlscore.scoring import ScoringModel
@@ -156,7 +156,7 @@ class StoreScorer:
         ids = [lead for lead, _ in claimed]
         states = states if states is not None else self.store.states(ids)
         try:
-            hist = history(self.store.group_tables(ids), at)
+            hist = stored_history(self.store.group_tables(ids), at)
         except LeadNotScorable:
             hist = None
         scorable = [] if hist is None else [lead for lead in ids if lead in set(hist.leads["lead_id"])]
@@ -212,13 +212,15 @@ class ScorerThread:
     ``scan_seconds`` it does what is due (:meth:`StoreScorer.tick`)."""
 
     def __init__(self, scorer: StoreScorer, before_first: Callable[[], Any] | None = None,
-                 on_error: Callable[[Exception], Any] | None = None) -> None:
+                 on_error: Callable[[Exception], Any] | None = None,
+                 on_status: Callable[[str | None], Any] | None = None) -> None:
         self.scorer = scorer
         self.before_first = before_first  # e.g. rescoring the store after a new model
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqlscore-store-scorer", daemon=True)
         self.on_error = on_error
+        self.on_status = on_status  # told each time last_error changes (None: healthy again)
         self.last_error: str | None = None
         self.passes = 0
 
@@ -239,6 +241,7 @@ class ScorerThread:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            before = self.last_error
             try:
                 if self.before_first is not None:
                     self.before_first()
@@ -252,6 +255,11 @@ class ScorerThread:
                             self.scorer.config.scan_seconds)
                 if self.on_error is not None:
                     self.on_error(exc)
+            if self.on_status is not None and self.last_error != before:
+                try:
+                    self.on_status(self.last_error)
+                except Exception as exc:  # noqa: BLE001 - reporting must not stop the scorer either
+                    log.warning("store scorer: cannot report its status: %s", type(exc).__name__)
             self._wake.wait(self.scorer.config.scan_seconds)
             self._wake.clear()
 

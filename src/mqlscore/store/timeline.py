@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mqlscore.contract import ContractError, validate_tables
-from mqlscore.contract.schema import TIMESTAMP_DTYPE
+from mqlscore.contract.schema import ACTIVITY_COLUMNS, LEAD_COLUMNS, TIMESTAMP_DTYPE
 
 if TYPE_CHECKING:
     from mqlscore.scoring import ScoringModel
@@ -93,6 +93,35 @@ def history(raw: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], as_of: pd.Time
     except ContractError as exc:
         raise LeadNotScorable(exc.report.errors[0].message if exc.report.errors else str(exc)) from None
     return History(data.leads, data.activities, data.outcomes, list(data.report.warnings))
+
+
+def stored_history(raw: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], as_of: pd.Timestamp) -> History:
+    """The stored tables as :func:`history` gives them, without checking them again.
+
+    Stored rows are the contract's clean output already (each event was checked on its
+    way in, with its values parsed and its texts normalised), so only what depends on
+    the moment is redone, by the contract's own rules: what is dated after ``as_of``
+    has not happened (leads created later are left out with their rows; later outcomes
+    are not yet known), and an activity stored twice under two event ids counts once.
+    Costs a third of :func:`history` for a lead's buying group; tests check both give
+    the same tables. No warnings: they were answered when the events came in."""
+    leads, activities, outcomes = raw
+    limit = as_of.tz_convert("UTC")
+    leads = leads[leads["created_at"] <= limit] if len(leads) else leads
+    if leads.empty:
+        raise LeadNotScorable("no lead left to use (all were created after the as-of time)")
+    order = [c for c in LEAD_COLUMNS if c in leads.columns]
+    leads = leads[order + [c for c in leads.columns if c not in order]].reset_index(drop=True)
+    known = set(leads["lead_id"])
+    keep = activities["lead_id"].isin(known).to_numpy() & (activities["occurred_at"] <= limit).to_numpy()
+    activities = activities[keep]
+    activities = activities[~activities.duplicated(list(ACTIVITY_COLUMNS))].reset_index(drop=True)
+    outcomes = outcomes[outcomes["lead_id"].isin(known).to_numpy()].reset_index(drop=True)
+    for column in ("sql_at", "disqualified_at"):
+        late = (outcomes[column] > limit).to_numpy(bool)
+        if late.any():
+            outcomes.loc[late, column] = pd.NaT
+    return History(leads, activities, outcomes, [])
 
 
 def score_at(model: ScoringModel, hist: History, lead_ids: Sequence[str], moments: Sequence[pd.Timestamp],

@@ -387,7 +387,7 @@ class WebhookSender:
                "last_error": self._last_error, "sending": self._token != NO_LEASE and self._token > wall_us(),
                "running": self.running, "loop_error": self.loop_error}
         try:
-            with self.store.db.transaction() as cur:
+            with self.store.db.read() as cur:
                 cur.execute("SELECT delivered_through, attempts, last_error FROM deliveries WHERE target = ?",
                             (self.target,))
                 row = cur.fetchone()

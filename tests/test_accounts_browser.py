@@ -1,0 +1,152 @@
+"""The lead card's account view (issue 16) end to end: the session's real ``mqlscore
+serve`` in headless Debian Chromium. A pasted request of two accounts shows, under
+each lead's card, its account: score, tier, MQA, probability, every committee role's
+state, the missing role worth finding, the account's leads by score (each opening its
+own card) and the reasons, all as ``POST /score``'s account summary gives them for
+the same body; nothing pasted that is personal comes back.
+
+Writes the account view's screenshot to ``reports/screenshots/account-view.png``. Skips
+without ``/usr/bin/chromium`` unless ``MQLSCORE_REQUIRE_BROWSER=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from support import KEY, REPO
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CHROMIUM = Path(os.environ.get("MQLSCORE_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT = REPO / "reports" / "screenshots" / "account-view.png"
+AS_OF = "2026-02-01T00:00:00Z"
+ORG = {"org_type": "health_system", "employee_count": 9000, "bed_count": 500, "country": "US", "state": "OH"}
+BODY = {"as_of": AS_OF, "leads": [
+    {"lead_id": "A-CMIO", "account_id": "ACC-MERCY", "created_at": "2025-12-01T00:00:00Z", "job_title": "CMIO",
+     "email": "grace.hopper@mercy-health.example", "first_name": "Grace", **ORG,
+     "activities": [{"occurred_at": "2026-01-20T10:00:00Z", "activity_type": "webinar_attended", "detail": "W"},
+                    {"occurred_at": "2026-01-28T10:00:00Z", "activity_type": "page_view", "detail": "/pricing"}]},
+    {"lead_id": "A-CISO", "account_id": "ACC-MERCY", "created_at": "2025-12-01T00:00:00Z", "job_title": "CISO",
+     **ORG, "activities": [{"occurred_at": "2026-01-25T10:00:00Z", "activity_type": "security_review"}]},
+    {"lead_id": "A-CFO", "account_id": "ACC-MERCY", "created_at": "2025-06-01T00:00:00Z", "job_title": "CFO",
+     **ORG, "activities": [{"occurred_at": "2025-07-01T10:00:00Z", "activity_type": "page_view", "detail": "/roi"}]},
+    {"lead_id": "B-STUDENT", "account_id": "ACC-OTHER", "created_at": "2025-12-01T00:00:00Z",
+     "job_title": "Nursing Student", **ORG,
+     "activities": [{"occurred_at": "2026-01-30T10:00:00Z", "activity_type": "page_view", "detail": "/careers"}]},
+]}
+STATE_LABELS = {"engaged": "engaged", "recent": "recently active", "silent": "known, silent", "missing": "missing"}
+
+
+def _require_browser() -> None:
+    problem = None
+    if not CHROMIUM.is_file():
+        problem = f"no Chromium at {CHROMIUM} (run 'make browser')"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401 - is it installed?
+        except ImportError:
+            problem = "the playwright package is not installed"
+    if problem:
+        if os.environ.get("MQLSCORE_REQUIRE_BROWSER", "").strip() == "1":
+            pytest.fail(f"MQLSCORE_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory: pytest.TempPathFactory):
+    """A signed-in tab on the lead card of the session's server."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-accounts")), executable_path=str(CHROMIUM), headless=True,
+            args=ARGS, viewport={"width": 1440, "height": 1000}, locale="en-US", timezone_id="UTC")
+        context.set_default_timeout(30_000)
+        try:
+            tab = context.new_page()
+            tab.goto(f"{server['url']}/ui")
+            tab.fill("input[name=key]", KEY)
+            tab.click("button[type=submit]")
+            tab.wait_for_selector("#leads")
+            yield tab
+        finally:
+            context.close()
+
+
+def _shown(n: float) -> str:
+    text = f"{abs(n):.1f}"
+    return ("\u2212" if n < 0 and float(text) != 0 else "") + text
+
+
+def _signed(n: float) -> str:
+    text = f"{abs(n):.1f}"
+    return text if float(text) == 0 else ("\u2212" if n < 0 else "+") + text
+
+
+def _view(page) -> dict:
+    view = page.locator("[data-testid=account-view]")
+    return {
+        "account_id": view.locator("#account-id").inner_text(),
+        "score": view.locator("#account-score").inner_text(),
+        "tier": view.locator("#account-tier").inner_text(),
+        "mqa": view.locator("#account-mqa").inner_text(),
+        "probability": view.locator("#account-probability").inner_text(),
+        "coverage": [(li.get_attribute("data-role"), li.get_attribute("data-state"),
+                      li.locator(".state").inner_text().lower(), li.locator(".text").inner_text())
+                     for li in view.locator("#account-coverage li").all()],
+        "best_missing": (view.locator("#account-best-missing").inner_text()
+                         if view.locator("#account-best-missing").count() else None),
+        "leads": [(tr.get_attribute("data-lead-id"), tr.locator("td").nth(1).inner_text())
+                  for tr in view.locator("#account-leads tbody tr").all()],
+        "reasons": [(li.locator(".pts").inner_text(), li.locator(".text").inner_text())
+                    for li in view.locator("#account-reasons li").all()],
+        "text": view.inner_text(),
+    }
+
+
+def _assert_view_shows(shown: dict, summary: dict) -> None:
+    assert shown["account_id"] == summary["account_id"]
+    assert shown["score"] == _shown(summary["score"])
+    assert shown["tier"] == summary["tier"]
+    assert shown["mqa"] == ("Yes" if summary["is_mqa"] else "No")
+    assert abs(float(shown["probability"].removesuffix(" %")) - 100 * summary["probability"]) <= 0.05 + 1e-9
+    assert shown["coverage"] == [(c["role"], c["state"], STATE_LABELS[c["state"]], c["text"])
+                                 for c in summary["coverage"]]
+    assert shown["best_missing"] == summary["best_missing_text"]
+    assert shown["leads"] == [(m["lead_id"], _shown(m["score"])) for m in summary["leads"]]
+    assert [lead for lead, _ in shown["leads"]] == summary["lead_ids"]
+    assert shown["reasons"] == [(_signed(r["points"]), r["text"]) for r in summary["reasons"]]
+
+
+def test_the_account_view_shows_post_scores_account_summary(page, server) -> None:
+    answer = httpx.post(f"{server['url']}/score", json=BODY, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    assert answer.status_code == 200
+    accounts = {a["account_id"]: a for a in answer.json()["accounts"]}
+    assert set(accounts) == {"ACC-MERCY", "ACC-OTHER"}
+    page.click("#tab-paste")
+    page.fill("#paste", json.dumps(BODY, indent=2))
+    page.fill("#as-of", AS_OF)
+    page.click("#score-button")
+    page.wait_for_selector("[data-testid=lead-card][data-lead-id=A-CMIO] [data-testid=account-view]")
+    shown = _view(page)
+    _assert_view_shows(shown, accounts["ACC-MERCY"])
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.locator("[data-testid=account-view]").screenshot(path=str(SCREENSHOT))
+    assert [state for _, state, _, _ in shown["coverage"]][:3] == ["engaged", "engaged", "silent"]
+    for word in ("grace", "hopper", "mercy-health"):
+        assert word not in page.locator("[data-testid=lead-card]").inner_text().lower()
+    # a lead of the account table opens that lead's card, with the same account view
+    page.locator("#account-leads tbody tr[data-lead-id=A-CISO] button").click()
+    page.wait_for_selector("[data-testid=lead-card][data-lead-id=A-CISO] [data-testid=account-view]")
+    _assert_view_shows(_view(page), accounts["ACC-MERCY"])
+    # the other account's lead shows its own account
+    page.locator("#paste-list button", has_text="B-STUDENT").click()
+    page.wait_for_selector("[data-testid=lead-card][data-lead-id=B-STUDENT] [data-testid=account-view]")
+    _assert_view_shows(_view(page), accounts["ACC-OTHER"])

@@ -553,10 +553,6 @@ def extra_model(dataset, tracking: Path) -> dict:
     return {"model": model, "data": data}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect (a): mqlscore.registry.signature() declares the contract's lead columns only, so MLflow drops an "
-    "extra column the model learned from before predict; the fix (the builder's extra columns in the "
-    "signature, registry.py) is described in the issue-15 report for registry.py's owner"))
 def test_extra_lead_columns_reach_the_registered_model(spark, extra_model: dict, export: Path) -> None:
     """A model that learned from an extra lead column scores it through the pyfunc and through
     ``spark_udf`` as batch scoring does (defect: the signature dropped the column, and the model

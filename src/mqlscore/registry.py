@@ -109,15 +109,19 @@ def input_example() -> pd.DataFrame:
     }])
 
 
-def signature() -> Any:
-    """Input: the contract's lead columns plus ``activities`` (a JSON list); a
-    param ``as_of`` (ISO-8601; empty for now). Output: the score columns."""
+def signature(extra_columns: dict[str, str] | None = None) -> Any:
+    """Input: the contract's lead columns, the extra lead columns the model learned from
+    (``FeatureBuilder.extras_``: name -> ``numeric`` or text; MLflow drops every column the
+    signature does not name before predict), plus ``activities`` (a JSON list); a param
+    ``as_of`` (ISO-8601; empty for now). Output: the score columns."""
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
     required = REQUIRED_COLUMNS["leads"]
+    extras = [ColSpec("double" if kind == "numeric" else "string", name, required=False)
+              for name, kind in (extra_columns or {}).items() if name not in LEAD_COLUMNS]
     inputs = Schema([ColSpec("double" if c in COUNT_COLUMNS else "string", c, required=c in required)
-                     for c in LEAD_COLUMNS] + [ColSpec("string", "activities", required=False)])
+                     for c in LEAD_COLUMNS] + extras + [ColSpec("string", "activities", required=False)])
     outputs = Schema([ColSpec(OUTPUT_TYPES.get(c, "string"), c) for c in PYFUNC_OUTPUT_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema([ParamSpec("as_of", "string", "")]))
 
@@ -195,7 +199,8 @@ def log_and_register(scoring_model: Any, *, model_name: str, experiment: str, pa
             code = _scoring_code(Path(tmp) / "code")
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code / "mlflow_model.py"),
-                artifacts={"scoring_model": str(model_dir)}, signature=signature(), input_example=input_example(),
+                artifacts={"scoring_model": str(model_dir)}, signature=signature(scoring_model.builder.extras_),
+                input_example=input_example(),
                 conda_env=conda_env(), code_paths=[str(code)],
             )
         # The gate tag is set with the version itself, so a training running at the same

@@ -92,15 +92,13 @@ def spark_export(spark, export: Path):
 @pytest.fixture(scope="module")
 def settings():
     """Settings of the trainings here (no half-lives: the report's, not the model's; at most
-    10,000 snapshots fitted, below the export's 12,548 labelled ones, so the driver gets a sample)."""
-    from mqlscore.config import FeatureConfig, Settings, TrainConfig
+    10,000 snapshots fitted, below the export's 12,548 labelled ones, so the driver gets a sample).
+    The export's extra lead column ``product_interest`` is a feature: the registered model's
+    signature names it, so ``spark_udf`` passes it on."""
+    from mqlscore.config import Settings, TrainConfig
 
-    # product_interest, an extra lead column, is left out: the registered model's MLflow
-    # signature carries the contract's columns only (defect (a) below), so spark_udf could not
-    # pass it on; the features test covers extra columns with a builder of its own
     return Settings(train=TrainConfig(model_name=MODEL_NAME, estimate_half_lives=False, refit=False,
-                                      max_fit_rows=10_000),
-                    features=FeatureConfig(exclude_columns=("product_interest",)))
+                                      max_fit_rows=10_000))
 
 
 @pytest.fixture(scope="module")
@@ -579,3 +577,44 @@ def test_extra_lead_columns_reach_the_registered_model(spark, extra_model: dict,
     got = _score_frame(scored[scored["lead_id"].isin(set(expected["lead_id"]))])
     np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=0, atol=1e-9)
     assert list(got["reasons"]) == list(expected["reasons_json"])
+
+
+# ----------------------------------------------------------------------------- spark-submit
+
+
+@pytest.mark.slow  # a second JVM and a process of its own (about 40 s)
+def test_the_documented_driver_program_runs_under_spark_submit(trained: dict, export: Path, dataset, tracking: Path,
+                                                               tmp_path: Path) -> None:
+    """docs/scale.md's driver program under ``spark-submit --master local[1] --driver-memory 1g``:
+    ``score --engine spark`` runs in the session spark-submit asked for (defect: the driver took
+    mqlscore's default local[2], as the submitted master was read before PySpark had joined
+    spark-submit's JVM) and writes the batch scores."""
+    import os
+    import subprocess
+    import sys
+
+    from mqlscore.batch import score_open_leads
+    from mqlscore.contract.schema import champion_uri
+    from mqlscore.registry import load_scoring_model
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text()
+    driver = tmp_path / "mqlscore_driver.py"
+    driver.write_text(doc.split("`mqlscore_driver.py` (it is")[1].split("```python\n", 1)[1].split("```", 1)[0])
+    events, out = tmp_path / "events", tmp_path / "scores.parquet"
+    events.mkdir()
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env.pop("PYSPARK_GATEWAY_PORT", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "spark-submit"), "--master", "local[1]", "--driver-memory", "1g",
+         "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir=file://{events}",
+         "--conf", "spark.eventLog.compress=false", "--conf", "spark.ui.enabled=false",
+         str(driver), "score", "--engine", "spark", "--data", str(export), "--out", str(out),
+         "--model", champion_uri(MODEL_NAME)],
+        env=env, cwd=tracking, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    logged = "".join(p.read_text() for p in events.rglob("events_*"))
+    assert '"spark.master":"local[1]"' in logged and '"spark.driver.memory":"1g"' in logged
+    got = _score_frame(pd.read_parquet(out))
+    expected = _score_frame(score_open_leads(load_scoring_model(champion_uri(MODEL_NAME)), dataset))
+    assert list(got["lead_id"]) == list(expected["lead_id"])
+    np.testing.assert_allclose(got["probability"].to_numpy(), expected["probability"].to_numpy(), rtol=0, atol=1e-9)

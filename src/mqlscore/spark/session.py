@@ -51,8 +51,10 @@ def submitted_master() -> str | None:
     it to :func:`spark_session`, so that the session runs where it was submitted (docs/scale.md)."""
     if not os.environ.get("PYSPARK_GATEWAY_PORT"):
         return None
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
+    # a SparkConf made before PySpark has joined spark-submit's JVM holds no defaults: join it first
+    SparkContext._ensure_initialized()
     return SparkConf().get("spark.master", None)
 
 

@@ -61,6 +61,9 @@ class ScoreScale:
         return np.clip(self.unclipped(log_odds), 0.0, 100.0)
 
 
+_ROW_COLUMNS = ("lead_id", "as_of", "model_name", "model_version")  # what score() adds to the scores
+
+
 def tiers_of(score: np.ndarray, cutoffs: tuple[float, float, float]) -> np.ndarray:
     """The tier of each score (``TIERS``: A, B, C, D) by the lowest score of A, B and C."""
     a, b, c = cutoffs
@@ -302,6 +305,10 @@ class ScoringModel:
         ``alone``, also each row's calibrated log-odds (``log_odds``) and those of the lead
         scored as the only one of its account (``alone_log_odds``, :meth:`alone`): what the
         account scores read."""
+        return pd.DataFrame(self._feature_scores(X, reasons, alone), index=X.index)
+
+    def _feature_scores(self, X: pd.DataFrame, reasons: bool, alone: bool) -> dict[str, Any]:
+        """:meth:`score_features`' columns, as arrays."""
         data = self.model_input(X)
         raw = self.raw_log_odds(data)
         cal = self.calibrator.logit(raw)
@@ -325,7 +332,7 @@ class ScoringModel:
                 "intent_points": np.round(parts.intent_points, 2),
                 "reasons": items, "reasons_text": [reasons_text(r) for r in items],
             })
-        return pd.DataFrame(columns, index=X.index)
+        return columns
 
     def score(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
               reasons: bool = True, alone: bool = False) -> pd.DataFrame:
@@ -334,14 +341,23 @@ class ScoringModel:
         if not len(snapshots):
             out = self._no_scores(snapshots, reasons)
             return out.assign(log_odds=np.empty(0), alone_log_odds=np.empty(0)) if alone else out
-        X = self.builder.transform(leads, activities, snapshots)
-        scored = self.score_features(X, reasons=reasons, alone=alone)
         return pd.DataFrame({
             "lead_id": snapshots["lead_id"].to_numpy(), "as_of": snapshots["as_of"].to_numpy(),
-            **{c: scored[c].to_numpy() for c in scored.columns},
+            **self.score_columns(leads, activities, snapshots, reasons=reasons, alone=alone),
             "model_name": self.metadata.get("model_name", DEFAULT_MODEL_NAME),
             "model_version": str(self.metadata.get("model_version", "unregistered")),
-        }, index=scored.index)
+        }, index=snapshots.index)
+
+    def score_columns(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
+                      reasons: bool = True, alone: bool = False) -> dict[str, Any]:
+        """:meth:`score`'s score columns (probability to reasons, and ``alone``'s), as arrays
+        in the snapshots' order, without building a frame: what the service answers with
+        (a frame costs more than the numbers of one lead)."""
+        if not len(snapshots):
+            empty = self._no_scores(snapshots, reasons)
+            columns = {c: empty[c].to_numpy() for c in empty.columns if c not in _ROW_COLUMNS}
+            return {**columns, "log_odds": np.empty(0), "alone_log_odds": np.empty(0)} if alone else columns
+        return self._feature_scores(self.builder.transform(leads, activities, snapshots), reasons, alone)
 
     def _no_scores(self, snapshots: pd.DataFrame, reasons: bool) -> pd.DataFrame:
         # The feature blocks are shaped by their rows, and a matrix of no rows has no width to

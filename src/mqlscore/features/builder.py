@@ -28,6 +28,8 @@ from mqlscore.features.registry import ColumnFacts, FeatureSpec, account_specs, 
 FIT_NUMERIC = ("log10_employees", "log10_beds", "log10_covered_lives", "employer_500_plus", "free_mail",
                "lead_age_days")
 MISSING = "unknown"
+_PAGE_MEMO = 20_000  # pages whose family a builder remembers
+_MEMOS = ("_category_cache", "_intent_names_cache", "_page_family_memo")  # derived from the fitted state
 OTHER = "other"
 
 
@@ -255,6 +257,9 @@ class FeatureBuilder:
         return sorted(levels) + [OTHER, MISSING]
 
     def _build_specs(self) -> list[FeatureSpec]:
+        # Every fit ends here: what was remembered from an earlier fit must go.
+        for memo in _MEMOS:
+            self.__dict__.pop(memo, None)
         cfg = self.config
         return (
             fit_specs(list(fitf.CATEGORICAL_FIT), list(FIT_NUMERIC), self.extras_, set(self.intent_columns()))
@@ -295,11 +300,9 @@ class FeatureBuilder:
         lead_events = SortedEvents.build(ev_lead, ev_us, ev_family, base_us, span)
 
         facts = fitf.lead_facts(leads)
-        blocks = [
-            self._fit_block(leads, facts, snap_lead, snap_us, created_us),
-            *self._intent_block(lead_events, len(leads), snap_lead, snap_us),
-            self._account_block(facts, account, lead_events, created_us, snap_lead, snap_us, base_us, span),
-        ]
+        numeric = {**self._intent_block(lead_events, len(leads), snap_lead, snap_us),
+                   **self._account_block(facts, account, lead_events, created_us, snap_lead, snap_us, base_us, span)}
+        blocks = [*self._fit_block(leads, facts, snap_lead, snap_us, created_us), _frame_of(numeric, len(snap_us))]
         out = pd.concat(blocks, axis=1)
         out.index = snapshots.index
         # The blocks come in the registry's order; selecting columns would copy them all.
@@ -326,8 +329,21 @@ class FeatureBuilder:
             details = (np.asarray(activities["detail"], dtype=object)[pages] if "detail" in activities
                        else np.full(int(pages.sum()), None, dtype=object))  # detail is optional
             detail_codes, detail_values = pd.factorize(details, use_na_sentinel=True)
-            by_detail = [self._page_family(d, index) for d in detail_values] + [self._page_family(None, index)]
+            by_detail = [self._page_family_of(d, index) for d in detail_values] + [self._page_family_of(None, index)]
             family[pages] = np.array(by_detail, np.int64)[detail_codes]
+        return family
+
+    def _page_family_of(self, detail: object, index: dict[str, int]) -> int:
+        """:meth:`_page_family`, remembered per page for this builder (up to
+        ``_PAGE_MEMO`` pages): a site has few pages, and each is parsed by rules."""
+        memo = self.__dict__.setdefault("_page_family_memo", {})
+        if not (detail is None or isinstance(detail, str)):
+            return self._page_family(detail, index)
+        family = memo.get(detail)
+        if family is None:
+            family = self._page_family(detail, index)
+            if len(memo) < _PAGE_MEMO:
+                memo[detail] = family
         return family
 
     def _page_family(self, detail: object, index: dict[str, int]) -> int:
@@ -362,7 +378,7 @@ class FeatureBuilder:
         return cache[name]
 
     def _fit_block(self, leads: pd.DataFrame, facts: dict[str, np.ndarray], snap_lead: np.ndarray, snap_us: np.ndarray,
-                   created_us: np.ndarray) -> pd.DataFrame:
+                   created_us: np.ndarray) -> list[pd.DataFrame]:
         cols: dict[str, Any] = {}
         for name in fitf.CATEGORICAL_FIT:
             cols[f"fit__{name}"] = self._categorical(name, facts[name][snap_lead])
@@ -378,18 +394,18 @@ class FeatureBuilder:
             else:
                 cols[f"extra__{safe_name(col)}"] = self._categorical(f"extra:{col}",
                                                                      fitf.as_text(raw).to_numpy()[snap_lead])
-        return pd.DataFrame(cols)
+        return _runs_of(cols, len(snap_lead))
 
     def _intent_block(self, events: SortedEvents, n_leads: int, snap_lead: np.ndarray,
-                      snap_us: np.ndarray) -> list[pd.DataFrame]:
+                      snap_us: np.ndarray) -> dict[str, np.ndarray]:
         if not self.families_:
-            return []  # intent not learned: no intent features
+            return {}  # intent not learned: no intent features
         cfg = self.config
         measures = intent.intent_measures(cfg.half_lives_days, cfg.windows_days)
         cube = intent.family_intent(events, len(self.families_), snap_lead, snap_us, cfg.half_lives_days,
                                     cfg.windows_days)
-        names = [f"intent__{safe_name(family)}__{m}" for family in self.families_ for m in measures]
-        families = pd.DataFrame(cube.reshape(len(snap_us), len(names)), columns=names, copy=False)
+        names = self._intent_names(measures)
+        families = dict(zip(names, cube.reshape(len(snap_us), len(names)).T))
         since = cube[:, :, -1]
         with np.errstate(all="ignore"):
             any_since = np.where(np.isnan(since).all(axis=1), np.nan, np.nanmin(np.nan_to_num(since, nan=np.inf),
@@ -400,11 +416,20 @@ class FeatureBuilder:
         family_index = {f: i for i, f in enumerate(self.families_)}
         milestones = intent.milestone_times(events, n_leads, family_index)
         columns["intent__evidence_stage"] = intent.evidence_stage(milestones, snap_lead, snap_us)
-        return [families, pd.DataFrame(columns)]
+        return {**families, **columns}
+
+    def _intent_names(self, measures: list[str]) -> list[str]:
+        # Worked out once per builder: a service request scores one row, and spelling these
+        # names cost more than computing the row.
+        cache = self.__dict__.setdefault("_intent_names_cache", {})
+        key = tuple(measures)
+        if key not in cache:
+            cache[key] = [f"intent__{safe_name(family)}__{m}" for family in self.families_ for m in measures]
+        return cache[key]
 
     def _account_block(self, facts: dict[str, np.ndarray], account: np.ndarray, lead_events: SortedEvents,
                        created_us: np.ndarray, snap_lead: np.ndarray, snap_us: np.ndarray, base_us: int,
-                       span: int) -> pd.DataFrame:
+                       span: int) -> dict[str, np.ndarray]:
         cfg = self.config
         roles = acct.COMMITTEE_ROLES
         role_of = {r: i for i, r in enumerate(roles)}
@@ -438,7 +463,7 @@ class FeatureBuilder:
         columns[f"account__intent_decay_{cfg.account_half_life_days:g}d"] = acc_intent
         if not self.intent_learned:  # no activity data: only the colleagues in the CRM say anything
             columns = {"account__known_leads": known}
-        return pd.DataFrame({k: np.asarray(v, np.float32) for k, v in columns.items()})
+        return {k: np.asarray(v, np.float32) for k, v in columns.items()}
 
     # ------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -473,6 +498,32 @@ class FeatureBuilder:
         if builder.feature_names_ != [f["name"] for f in data["features"]]:
             raise ValueError("feature definition does not match its saved feature list")
         return builder
+
+
+def _frame_of(columns: dict[str, Any], rows: int) -> pd.DataFrame:
+    """Columns as a frame; columns of one NumPy dtype as one 2-D block (a frame made column by
+    column costs more than computing the one row of a service request)."""
+    dtypes = {np.asarray(v).dtype if isinstance(v, np.ndarray) else None for v in columns.values()}
+    if len(dtypes) == 1 and None not in dtypes and columns:
+        block = np.empty((rows, len(columns)), dtype=dtypes.pop())
+        for j, values in enumerate(columns.values()):
+            block[:, j] = values
+        return pd.DataFrame(block, columns=list(columns), copy=False)
+    return pd.DataFrame(columns, index=pd.RangeIndex(rows))
+
+
+def _runs_of(columns: dict[str, Any], rows: int) -> list[pd.DataFrame]:
+    """Columns as frames in their order, one per run of NumPy columns (:func:`_frame_of`) or of
+    other columns (categoricals)."""
+    runs: list[dict[str, Any]] = []
+    kind = None
+    for name, values in columns.items():
+        this = isinstance(values, np.ndarray)
+        if not runs or this != kind:
+            runs.append({})
+            kind = this
+        runs[-1][name] = values
+    return [_frame_of(run, rows) for run in runs]
 
 
 # The columns of a fit summary (FeatureBuilder.fit_summary): what is counted (part, key),

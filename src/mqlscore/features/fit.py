@@ -159,14 +159,14 @@ def _title_facts(leads: pd.DataFrame, col: Callable[[str], pd.Series]) -> dict[s
     leads (no title column), the facts derived from it when they were stored."""
     from mqlscore.features.titles import title_labels
 
-    labels = title_labels(col("job_title"))
     if "job_title" in leads or not any(c in leads for c in _TITLE_FACTS.values()):
-        return labels
-    out = {}
-    for fact, stored in _TITLE_FACTS.items():
-        given = np.asarray(col(stored), dtype=object)
-        out[fact] = np.where(pd.isna(given), labels[fact], given).astype(object)
-    return out
+        return title_labels(col("job_title"))
+    given = {fact: np.asarray(col(stored), dtype=object) for fact, stored in _TITLE_FACTS.items()}
+    missing = {fact: pd.isna(values) for fact, values in given.items()}
+    if not any(m.any() for m in missing.values()):  # the store's usual lead: every fact kept
+        return given
+    labels = title_labels(col("job_title"))
+    return {fact: np.where(missing[fact], labels[fact], values).astype(object) for fact, values in given.items()}
 
 
 def _free_mail_facts(leads: pd.DataFrame, col: Callable[[str], pd.Series]) -> np.ndarray:

@@ -74,6 +74,11 @@ def service_config_for(folder: Path | str | None) -> ServiceConfig:
     return ServiceConfig()
 
 
+def _as_list(values: Any) -> list[Any]:
+    """A score column (an array or a list) as a list of plain Python values."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
 def iso_utc(ts: pd.Timestamp) -> str:
     """A moment as ISO-8601 UTC text with ``Z``."""
     return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
@@ -166,9 +171,9 @@ class ScoringEngine:
             return self.score_requests([(request, reasons)])[0]
         ids = [str(i) for i in lead_ids]
         snapshots = pd.DataFrame({"lead_id": ids, "as_of": pd.DatetimeIndex([request.as_of] * len(ids))})
-        scored = self.model.score(request.leads, request.activities, snapshots, reasons=reasons)
+        scored = self.model.score_columns(request.leads, request.activities, snapshots, reasons=reasons)
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())
-        columns = {c: scored[c].tolist() for c in names}
+        columns = {c: _as_list(scored[c]) for c in names}
         columns["lead_id"] = ids
         if len(ids) == 1:  # one stored lead (GET /leads/{id}): a mask is a fraction of an index look-up
             asked = request.leads[request.leads["lead_id"].to_numpy() == ids[0]].reset_index(drop=True)
@@ -211,10 +216,10 @@ class ScoringEngine:
         snapshots = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(), "as_of": as_of})
         any_reasons = any(reasons for _, reasons in items)
         with_accounts = self.model.accounts is not None
-        scored = self.model.score(leads, activities, snapshots, reasons=any_reasons, alone=with_accounts)
+        scored = self.model.score_columns(leads, activities, snapshots, reasons=any_reasons, alone=with_accounts)
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if any_reasons else ())
         names += ("log_odds", "alone_log_odds") if with_accounts else ()  # what the account scores read
-        columns = {c: scored[c].tolist() for c in names}
+        columns = {c: _as_list(scored[c]) for c in names}
         out, start = [], 0
         for (request, reasons), size in zip(items, sizes):
             rows = {c: v[start:start + size] for c, v in columns.items()}

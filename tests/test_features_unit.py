@@ -407,6 +407,27 @@ def test_categorical_levels_other_and_unknown() -> None:
     assert list(X["fit__ehr_vendor"].cat.categories) == b.categories_["ehr_vendor"]
 
 
+def test_a_refitted_builder_forgets_what_it_remembered_from_its_last_fit() -> None:
+    """A builder remembers per fit what a service request would otherwise redo (category codes,
+    intent names, each page's family); fitted again on other data it must transform exactly as
+    a new builder fitted on that data."""
+    cfg = FeatureConfig(min_category_count=2)
+    first = make_leads(*[dict(lead_id=f"A{i}", created_at=T0 - 9 * DAY, ehr_vendor="epic") for i in range(3)])
+    first_acts = make_acts(*[("A0", T0 - (i + 1) * DAY, "page_view", "/webinars/x") for i in range(3)])
+    second = make_leads(*[dict(lead_id=f"B{i}", created_at=T0 - 9 * DAY, ehr_vendor=v)
+                          for i, v in enumerate(["meditech", "meditech", "epic", "cerner", "cerner"])])
+    second_acts = make_acts(*[("B0", T0 - (i + 1) * DAY, "page_view", "/events/himss") for i in range(3)],
+                            *[("B1", T0 - (i + 1) * DAY, "page_view", "/webinars/y") for i in range(3)])
+    snapshots = pd.DataFrame({"lead_id": second["lead_id"], "as_of": T0})
+    reused = FeatureBuilder(cfg).fit(first, first_acts)
+    reused.transform(first, first_acts, pd.DataFrame({"lead_id": first["lead_id"], "as_of": T0}))
+    reused.fit(second, second_acts)
+    fresh = FeatureBuilder(cfg).fit(second, second_acts)
+    assert reused.families_ == fresh.families_ and "page:section:events" in fresh.families_
+    pd.testing.assert_frame_equal(reused.transform(second, second_acts, snapshots),
+                                  fresh.transform(second, second_acts, snapshots))
+
+
 def test_max_categories_keeps_the_most_frequent() -> None:
     cfg = FeatureConfig(min_category_count=1, max_categories=4)
     values = ["payer"] * 5 + ["hospital"] * 4 + ["employer"] * 3 + ["government"] * 2

@@ -175,12 +175,7 @@ class ScoringEngine:
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())
         columns = {c: _as_list(scored[c]) for c in names}
         columns["lead_id"] = ids
-        if len(ids) == 1:  # one stored lead (GET /leads/{id}): a mask is a fraction of an index look-up
-            asked = request.leads[request.leads["lead_id"].to_numpy() == ids[0]].reset_index(drop=True)
-        else:
-            asked = request.leads.set_index("lead_id", drop=False).loc[ids].reset_index(drop=True)
-        answered = RequestTables(asked, request.activities, request.as_of, warnings=request.warnings)
-        return self._response(columns, answered, reasons)
+        return self._response(columns, request, reasons, n_leads=len(ids))
 
     def score_many(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Score several requests with one model call; each keeps its own as-of time,
@@ -251,12 +246,13 @@ class ScoringEngine:
         return out
 
     def _response(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool,
-                  accounts: list[AccountSummary] | None = None) -> ScoreResponse:
-        """The response for one request's scored leads given as column lists (and its accounts)."""
+                  accounts: list[AccountSummary] | None = None, n_leads: int | None = None) -> ScoreResponse:
+        """The response for one request's scored leads given as column lists (and its accounts):
+        its ``n_leads`` leads (default: all of the request's)."""
         cols = {c: columns[c] for c in SCORE_FIELDS + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())}
         name, version = self.name, self.version
         scores = []
-        for k in range(request.n_leads):
+        for k in range(request.n_leads if n_leads is None else n_leads):
             item: dict[str, Any] = {c: v[k] for c, v in cols.items()}
             if reasons:
                 item["reasons"] = [Reason.model_construct(signal=r["signal"], group=r["group"], text=r["text"],

@@ -3,7 +3,9 @@ serve`` in headless Debian Chromium. A pasted request of two accounts shows, und
 each lead's card, its account: score, tier, MQA, probability, every committee role's
 state, the missing role worth finding, the account's leads by score (each opening its
 own card) and the reasons, all as ``POST /score``'s account summary gives them for
-the same body; nothing pasted that is personal comes back.
+the same body; nothing pasted that is personal comes back. A lead opened from the lead
+store shows its account the same way (the timeline's ``account``), and its account's
+leads open their own stored cards.
 
 Writes the account view's screenshot to ``reports/screenshots/account-view.png``. Skips
 without ``/usr/bin/chromium`` unless ``MQLSCORE_REQUIRE_BROWSER=1``.
@@ -150,3 +152,56 @@ def test_the_account_view_shows_post_scores_account_summary(page, server) -> Non
     page.locator("#paste-list button", has_text="B-STUDENT").click()
     page.wait_for_selector("[data-testid=lead-card][data-lead-id=B-STUDENT] [data-testid=account-view]")
     _assert_view_shows(_view(page), accounts["ACC-OTHER"])
+
+
+def _stored_account_lead(server) -> tuple[str, str]:
+    """A stored lead whose account has another stored lead, and that account, once the
+    server's scorer has scored the stored leads (in the background after start)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        r = httpx.get(f"{server['url']}/ui/api/stored", params={"limit": "500"},
+                      headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        rows = [row for row in r.json()["leads"] if row["account_id"] and row["score"] is not None]
+        seen: dict[str, list[str]] = {}
+        for row in rows:
+            seen.setdefault(row["account_id"], []).append(row["lead_id"])
+        groups = [(ids[0], account) for account, ids in seen.items() if len(ids) >= 2]
+        if groups:
+            return groups[0]
+        assert time.monotonic() < deadline, "no stored account of two scored leads within 60 s"
+        time.sleep(1)
+
+
+def test_a_stored_leads_card_shows_its_account_and_opens_its_colleagues(page, server) -> None:
+    lead_id, account_id = _stored_account_lead(server)
+    page.click("#tab-stored")
+    page.fill("#stored-search", lead_id)
+    row = page.locator(f'#stored-leads tbody tr[data-lead-id="{lead_id}"]')
+    row.wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/timeline") and "/ui/api/stored/" in r.url) as got:
+        row.click()
+    drawn = got.value.json()
+    assert drawn["lead"]["lead_id"] == lead_id and drawn["account"]["account_id"] == account_id
+    page.wait_for_selector(f'[data-testid=lead-card][data-lead-id="{lead_id}"] [data-testid=account-view]')
+    card = page.locator("[data-testid=lead-card]")
+    assert card.locator("#timeline").count() == 1  # the stored card, with the account under it
+    _assert_view_shows(_view(page), drawn["account"])
+    assert [m["lead_id"] for m in drawn["account_leads"]] == drawn["account"]["lead_ids"]
+
+    # a colleague in the account's table opens the colleague's stored card, with the same account
+    colleague = next(i for i in drawn["account"]["lead_ids"] if i != lead_id)
+    button = page.locator(f'#account-leads tbody tr[data-lead-id="{colleague}"] button')
+    assert button.is_enabled()
+    with page.expect_response(lambda r: r.url.endswith("/timeline") and "/ui/api/stored/" in r.url) as got:
+        button.click()
+    other = got.value.json()
+    assert other["lead"]["lead_id"] == colleague
+    page.wait_for_selector(f'[data-testid=lead-card][data-lead-id="{colleague}"] #timeline')
+    page.wait_for_selector(f'[data-testid=lead-card][data-lead-id="{colleague}"] [data-testid=account-view]')
+    assert page.locator("#card-lead-id").inner_text() == colleague
+    assert "from the lead store" in card.locator(".card-head").inner_text()
+    _assert_view_shows(_view(page), other["account"])
+    assert other["account"]["account_id"] == account_id

@@ -216,6 +216,11 @@ class StoreService:
         Stored rows are not checked again (``stored_history``): ``warnings`` is empty, what
         the contract noticed was answered to ``POST /events``."""
         at = self.engine.resolve_as_of(as_of, self.clock.now())
+        return self._scored(lead_id, at, now=as_of is None)[0]
+
+    def _scored(self, lead_id: str, at: pd.Timestamp, now: bool) -> tuple[dict[str, Any], Any]:
+        """:meth:`lead` at ``at`` (``now``: the service's present, when the stored state's
+        ``mql_since``/``mql_until`` may answer), and the history it was scored from."""
         hist, state = self._view(lead_id, at)
         response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, at), reasons=True,
                                             lead_ids=[lead_id])
@@ -223,7 +228,7 @@ class StoreService:
         since = until = None
         lead_state = hist.state_at(lead_id, at)
         if item.is_mql and lead_state == "open":
-            fresh = (as_of is None and state is not None and state.changed == 0 and state.is_mql
+            fresh = (now and state is not None and state.changed == 0 and state.is_mql
                      and state.scored_at is not None and state.scored_at <= micros(at)
                      and state.model_version == self.scorer.model_key and state.mql_since is not None
                      and (state.mql_until is None or state.mql_until > micros(at)))
@@ -236,10 +241,7 @@ class StoreService:
                 "mql_since": None if since is None else iso_utc(since),
                 "mql_until": None if until is None else iso_utc(until),
                 "warnings": [{"field": f"{w.table}.{w.column}" if w.column else w.table, "message": w.message}
-                             for w in hist.warnings]}
-
-    def _history(self, lead_id: str, at: pd.Timestamp) -> Any:
-        return self._view(lead_id, at)[0]
+                             for w in hist.warnings]}, hist
 
     def _view(self, lead_id: str, at: pd.Timestamp) -> tuple[Any, Any]:
         """The lead's history at ``at`` and its stored state, from one read of the store."""
@@ -258,16 +260,34 @@ class StoreService:
 
     def timeline(self, lead_id: str) -> dict[str, Any]:
         """The lead card's picture of a stored lead: score through time, events,
-        threshold, and the decay ahead to ``mql_until``."""
+        threshold, and the decay ahead to ``mql_until``; and its account (``account``:
+        the summary ``POST /score`` gives for its stored buying group at the same moment,
+        null without an account or account scores) with the account's leads
+        (``account_leads``: each one's ``lead_id`` and ``state``, for the card to open)."""
         now = self.clock.now()
-        item = self.lead(lead_id)
-        hist = self._history(lead_id, now)
+        item, hist = self._scored(lead_id, now, now=True)  # the card, its timeline and account at one moment
         until = pd.Timestamp(item["mql_until"]) if item["mql_until"] else None
         out = timeline(self.engine.model, hist, lead_id, now, until)
         out["threshold_score"] = self.engine.info()["threshold"].get("score")
         out["lead"] = item
         out["handoffs"] = [_handoff_json(h) for h in self.store.handoffs_of(lead_id)]
+        account = self._account_of(lead_id, hist, now)
+        out["account"] = None if account is None else account.model_dump(mode="json")
+        out["account_leads"] = [] if account is None else [
+            {"lead_id": i, "state": hist.state_at(i, now)} for i in account.lead_ids]
         return out
+
+    def _account_of(self, lead_id: str, hist: Any, now: pd.Timestamp) -> Any:
+        """The AccountSummary of the lead's account from its stored buying group at ``now``
+        (the whole group scored, as ``POST /score`` scores a request), or None. Only the
+        lead card's timeline asks: ``GET /leads/{id}`` stays one lead's work."""
+        if self.engine.model.accounts is None:
+            return None
+        own = hist.leads.loc[hist.leads["lead_id"] == lead_id, "account_id"] if "account_id" in hist.leads else ()
+        if not len(own) or pd.isna(own.iloc[0]):
+            return None  # no account: nothing to score
+        response = self.engine.score_tables(RequestTables(hist.leads, hist.activities, now), reasons=True)
+        return next((a for a in response.accounts if lead_id in a.lead_ids), None)
 
     def erase(self, lead_id: str) -> bool:
         """Erase a lead and everything of it; False when the store had nothing of it."""

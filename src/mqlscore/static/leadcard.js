@@ -364,7 +364,11 @@
     try {
       const data = await api("GET", "/ui/api/stored/" + encodeURIComponent(leadId) + "/timeline");
       if (seq !== stored.cardSeq) return;
-      renderCard(data.lead, data.lead.as_of, "from the lead store", storedSections(data));
+      // Opened from the account view, a colleague becomes the list's selected row (if shown).
+      for (const tr of $("stored-leads").tBodies[0].rows) {
+        tr.setAttribute("aria-selected", tr.dataset.leadId === leadId ? "true" : "false");
+      }
+      renderCard(data.lead, data.lead.as_of, "from the lead store", storedSections(data), data);
     } catch (e) {
       if (seq !== stored.cardSeq) return;
       const box = el("div", { class: "problem", role: "alert" });
@@ -656,7 +660,8 @@
 
   // ---------------------------------------------------------------- the card
   // `extra`: nodes shown under the headline (a stored lead's timeline and hand-offs);
-  // `response`: the POST /score answer the lead came in, whose `accounts` give its account view.
+  // `response`: the POST /score answer the lead came in, whose `accounts` give its account
+  // view, or a stored lead's timeline, whose `account` does.
   function renderCard(lead, asOf, origin, extra, response) {
     const card = $("card");
     if (!extra) stored.cardSeq++;  // a stored lead still loading must not replace this card
@@ -719,8 +724,10 @@
 
   // ---------------------------------------------------------------- the account view
   function accountOf(response, leadId) {
-    if (!response || !Array.isArray(response.accounts)) return null;
-    return response.accounts.find((a) => Array.isArray(a.lead_ids) && a.lead_ids.includes(leadId)) || null;
+    if (!response) return null;
+    const accounts = Array.isArray(response.accounts) ? response.accounts
+      : response.account && typeof response.account === "object" ? [response.account] : [];
+    return accounts.find((a) => Array.isArray(a.lead_ids) && a.lead_ids.includes(leadId)) || null;
   }
 
   const STATE_LABELS = { engaged: "engaged", recent: "recently active", silent: "known, silent", missing: "missing" };
@@ -728,8 +735,9 @@
     compliance: "compliance" };
 
   // The lead's account scored as a whole: score, tier, MQA, the committee's coverage, the
-  // missing role worth finding, the account's leads by score (each opens its card) and
-  // the reasons, whose points add up to the account's score.
+  // missing role worth finding, the account's leads by score (each opens its card: a pasted
+  // lead's from the same answer, a stored lead's from the store) and the reasons, whose
+  // points add up to the account's score.
   function accountView(account, response, asOf, origin) {
     const box = el("section", { class: "account", "data-testid": "account-view", "data-account-id": account.account_id });
     box.append(el("h3", {}, "Account ", el("code", { id: "account-id", text: account.account_id })));
@@ -769,10 +777,14 @@
         el("th", { scope: "col", text: "Committee role" }), el("th", { scope: "col", text: "Activity" }))));
     const body = el("tbody");
     const byId = new Map(((response && response.scores) || []).map((s) => [s.lead_id, s]));
+    // A stored lead's colleagues are stored leads: each opens its own stored card.
+    const fromStore = Boolean(response) && Array.isArray(response.account_leads);
+    const storedIds = new Set(fromStore ? response.account_leads.map((m) => m && m.lead_id) : []);
     for (const m of account.leads || []) {
       const lead = byId.get(m.lead_id);
       const open = el("button", { type: "button", class: "link", text: m.lead_id });
-      if (lead) open.addEventListener("click", () => renderCard(lead, asOf, origin, null, response));
+      if (fromStore && storedIds.has(m.lead_id)) open.addEventListener("click", () => openStored(m.lead_id));
+      else if (!fromStore && lead) open.addEventListener("click", () => renderCard(lead, asOf, origin, null, response));
       else open.disabled = true;
       body.append(el("tr", { "data-lead-id": m.lead_id },
         el("td", {}, open), el("td", { class: "num", text: num(m.score) }),

@@ -25,6 +25,11 @@ from mqlscore.features.titles import NO_COMMITTEE
 from mqlscore.models.account import MEMBER_COLUMNS
 from mqlscore.scoring import ScoringModel
 
+# Up to this many rows (a service request: at most 1,000 leads by default), plain Python
+# beats pandas' per-call overhead; above it, pandas' hashing wins.
+SMALL = 1_000
+
+
 @dataclass
 class Members:
     """Account rows and their members.
@@ -44,6 +49,67 @@ class Members:
         return len(self.rows)
 
 
+@dataclass
+class MemberArrays:
+    """What :class:`Members` holds, as plain arrays by column name, without the members'
+    log-odds (the caller's): for a service request's handful of members, frames cost more
+    than the work.
+
+    ``members``: per member, ``lead_id`` (text), ``as_of_us``, ``row``, ``role``,
+    ``days_since`` and ``org_type``; ``kept``: each member's position among the pairs asked
+    about; ``rows``: per account row, ``group``, ``account_id``, ``org_type`` and ``first``
+    (the position of its first member in ``members``)."""
+
+    members: dict[str, np.ndarray]
+    kept: np.ndarray
+    rows: dict[str, np.ndarray]
+
+    @property
+    def n_rows(self) -> int:
+        """How many account rows."""
+        return len(self.rows["first"])
+
+
+def _text(values: pd.Series | np.ndarray | list[object]) -> np.ndarray:
+    """Identifiers as text (an object array of ``str``)."""
+    if isinstance(values, pd.Series) and len(values) > SMALL:
+        return values.astype(str).to_numpy(object)
+    return np.array([str(v) for v in (values.tolist() if hasattr(values, "tolist") else values)] + [""],
+                    dtype=object)[:-1]
+
+
+def _codes(values: np.ndarray, *more: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """The same code for the same text in every array (codes of ``values`` first), and how
+    many distinct texts there are."""
+    arrays = [values, *more]
+    if sum(len(a) for a in arrays) > SMALL:
+        index = pd.Index(pd.unique(np.concatenate(arrays)))
+        return [index.get_indexer(a) for a in arrays], len(index)
+    seen: dict[str, int] = {}
+    return [np.array([seen.setdefault(v, len(seen)) for v in a], np.int64) for a in arrays], len(seen)
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Each of ``wanted``'s position in ``ids`` (unique), -1 when absent."""
+    if len(ids) + len(wanted) > SMALL:
+        index = pd.Index(ids)
+        if not index.is_unique:
+            raise ValueError("leads: lead_id must be unique")
+        return index.get_indexer(wanted)
+    where = {v: i for i, v in enumerate(ids)}
+    if len(where) < len(ids):
+        raise ValueError("leads: lead_id must be unique")
+    return np.array([where.get(v, -1) for v in wanted], np.int64)
+
+
+def _first_seen(group: np.ndarray, as_of_us: np.ndarray) -> np.ndarray:
+    """Per pair, the code of its (group, time), numbered in order of first appearance."""
+    if len(group) > SMALL:
+        return pd.factorize(pd.MultiIndex.from_arrays([pd.Index(group, dtype=object), pd.Index(as_of_us)]))[0]
+    seen: dict[tuple[str, int], int] = {}
+    return np.array([seen.setdefault(k, len(seen)) for k in zip(group.tolist(), as_of_us.tolist())], np.int64)
+
+
 def days_since_activity(activities: pd.DataFrame, lead_ids: np.ndarray, as_of_us: np.ndarray) -> np.ndarray:
     """Per (lead, as-of) pair, days since the lead's last activity strictly before the
     as-of time (NaN when it had none), "before" on the features' own event index
@@ -52,12 +118,9 @@ def days_since_activity(activities: pd.DataFrame, lead_ids: np.ndarray, as_of_us
     out = np.full(n, np.nan)
     if not n or activities is None or not len(activities):
         return out
-    ids = np.asarray(lead_ids, dtype=object).astype(str)
-    acted = activities["lead_id"].astype(str).to_numpy(object)
-    index = pd.Index(pd.unique(np.concatenate([ids, acted])))
-    query, entity = index.get_indexer(ids), index.get_indexer(acted)
+    (query, entity), n_entities = _codes(_text(lead_ids), _text(activities["lead_id"]))
     ev_us, q_us = to_us(activities["occurred_at"]), np.asarray(as_of_us, np.int64)
-    base_us, span = time_frame(ev_us, q_us, n_entities=len(index) + 2)
+    base_us, span = time_frame(ev_us, q_us, n_entities=n_entities + 2)
     events = SortedEvents.build(entity, ev_us, None, base_us, span)
     end, start = events.count_before(query, q_us), events.start_of(query)
     has = end > start
@@ -76,6 +139,38 @@ def lead_log_odds(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataF
     return scored["log_odds"].to_numpy(float), scored["alone_log_odds"].to_numpy(float)
 
 
+def member_arrays(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,
+                  lead_ids: pd.Series | np.ndarray | list[object], as_of_us: np.ndarray, *,
+                  accounts_only: bool = False) -> MemberArrays:
+    """The account rows of (``lead_ids``, ``as_of_us``) pairs (the leads scored at each
+    time, in microseconds) and their members, as plain arrays (:class:`MemberArrays`);
+    ``accounts_only`` as for :func:`members_at`."""
+    ids, wanted = _text(leads["lead_id"]), _text(lead_ids)
+    position = _positions(ids, wanted)
+    if (position < 0).any():
+        raise ValueError(f"{int((position < 0).sum()):,} member row(s) name a lead that is not in the leads table")
+    raw = np.asarray(leads["account_id"], dtype=object)[position] if "account_id" in leads else None
+    account = stripped_text(raw) if raw is not None else np.full(len(position), None)
+    kept = np.flatnonzero(pd.notna(account)) if accounts_only else np.arange(len(position))
+    position, account, wanted = position[kept], account[kept], wanted[kept]
+    as_of_us = np.asarray(as_of_us, np.int64)[kept]
+    group = buying_groups(wanted, raw[kept] if raw is not None else None)
+    row = _first_seen(group, as_of_us)
+    first = np.unique(row, return_index=True)[1]
+    facts = lead_facts(leads)
+    role = np.asarray(facts["committee_role"], dtype=object)[position]
+    org = np.asarray(facts["org_type"], dtype=object)[position]
+    # a model fitted without activity data counts none: no lead is ever active for it
+    days = (days_since_activity(activities, wanted, as_of_us) if model.builder.intent_learned
+            else np.full(len(wanted), np.nan))
+    members = {"lead_id": wanted, "as_of_us": as_of_us, "row": row.astype(np.int64),
+               "role": np.where(pd.isna(role), NO_COMMITTEE, role).astype(object), "days_since": days,
+               "org_type": org}
+    rows = {"group": group[first], "account_id": account[first], "first": first,
+            "org_type": _most_common(row, org, len(first))}
+    return MemberArrays(members, kept, rows)
+
+
 def members_at(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame, member_rows: pd.DataFrame, *,
                log_odds: np.ndarray | None = None, solo_log_odds: np.ndarray | None = None,
                accounts_only: bool = False) -> Members:
@@ -88,38 +183,25 @@ def members_at(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFram
     an account model that does not read it). ``accounts_only``: leave out leads without an
     account (outputs show accounts; training keeps them as groups of one). Other columns of
     ``member_rows`` (a label) are kept in ``frame``."""
-    leads = leads.reset_index(drop=True)
-    ids = leads["lead_id"].astype(str)
-    position = pd.Index(ids).get_indexer(member_rows["lead_id"].astype(str))
-    if (position < 0).any():
-        raise ValueError(f"{int((position < 0).sum()):,} member row(s) name a lead that is not in the leads table")
-    account_ids = leads["account_id"] if "account_id" in leads else None
-    group = buying_groups(ids.to_numpy(object), account_ids)[position]
-    account = (stripped_text(account_ids) if account_ids is not None else np.full(len(leads), None))[position]
     frame = member_rows.reset_index(drop=True).copy()
     if log_odds is not None:
         frame["log_odds"] = np.asarray(log_odds, float)
         frame["solo_log_odds"] = np.asarray(log_odds if solo_log_odds is None else solo_log_odds, float)
-    keep = pd.notna(account) if accounts_only else np.ones(len(frame), bool)
-    frame, group, account, position = frame[keep].reset_index(drop=True), group[keep], account[keep], position[keep]
     as_of_us = to_us(frame["as_of"]) if len(frame) else np.empty(0, np.int64)
-    key = pd.MultiIndex.from_arrays([pd.Index(group, dtype=object), pd.Index(as_of_us)]) if len(frame) else None
-    row = pd.factorize(key)[0] if key is not None else np.empty(0, np.int64)
-    facts = lead_facts(leads)
-    role = np.asarray(facts["committee_role"], dtype=object)[position]
-    frame["row"] = row.astype(np.int64)
-    frame["role"] = np.where(pd.isna(role), NO_COMMITTEE, role).astype(object)
-    frame["org_type"] = np.asarray(facts["org_type"], dtype=object)[position]
-    # a model fitted without activity data counts none: no lead is ever active for it
-    frame["days_since"] = (days_since_activity(activities, frame["lead_id"].to_numpy(object), as_of_us)
-                           if model.builder.intent_learned else np.full(len(frame), np.nan))
+    found = member_arrays(model, leads, activities, frame["lead_id"], as_of_us,
+                          accounts_only=accounts_only)
+    keep = np.zeros(len(frame), bool)
+    keep[found.kept] = True
+    frame = frame[keep].reset_index(drop=True)
+    for c in ("row", "role", "org_type", "days_since"):
+        frame[c] = found.members[c]
     if "log_odds" not in frame:
         frame["log_odds"], frame["solo_log_odds"] = lead_log_odds(model, leads, activities,
                                                                   frame[["lead_id", "as_of"]])
-    first = pd.Series(np.arange(len(frame))).groupby(row).min().to_numpy() if len(frame) else np.empty(0, int)
-    rows = pd.DataFrame({"group": group[first], "account_id": account[first],
+    first = found.rows["first"]
+    rows = pd.DataFrame({"group": found.rows["group"], "account_id": found.rows["account_id"],
                          "as_of": frame["as_of"].to_numpy()[first] if len(frame) else [],
-                         "org_type": _most_common(row, frame["org_type"].to_numpy(object), len(first))})
+                         "org_type": found.rows["org_type"]})
     ordered = ["lead_id", "as_of", *[c for c in MEMBER_COLUMNS if c not in ("lead_id", "as_of")], "org_type"]
     extra = [c for c in frame.columns if c not in ordered]
     return Members(frame[ordered + extra], rows)

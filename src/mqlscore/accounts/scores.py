@@ -9,18 +9,21 @@ account view all call it with the leads already scored, so their numbers agree.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mqlscore.accounts.members import Members, members_at
+from mqlscore.accounts.members import MemberArrays, lead_log_odds, member_arrays
 from mqlscore.contract import Dataset
 from mqlscore.contract.schema import (ACCOUNT_FILE_COLUMNS, COMMITTEE_STATES, DEFAULT_MODEL_NAME, ROLE_FIELDS,
                                       TIMESTAMP_DTYPE)
 from mqlscore.explain import account_reason_text, missing_role_text, reasons_text, role_state_text
 from mqlscore.features import open_leads_at
+from mqlscore.features.events import to_us
 from mqlscore.models.account import STATE_CODES
 from mqlscore.scoring import ScoringModel, tiers_of
 
@@ -64,79 +67,101 @@ def score_accounts(model: ScoringModel, leads: pd.DataFrame, activities: pd.Data
     contract tables they were scored from. An account's leads are those of
     ``lead_scores``. No row when the model has no account scores (trained before them) or
     no lead has an account."""
-    accounts = model.accounts
-    if accounts is None or not len(lead_scores):
+    rows = account_records(model, leads, activities, lead_scores, reasons)
+    if not rows:
         return pd.DataFrame({c: [] for c in ACCOUNT_COLUMNS})
-    given = {"log_odds", "alone_log_odds"} <= set(lead_scores.columns)
-    members = members_at(model, leads, activities, lead_scores[["lead_id", "as_of"]].reset_index(drop=True),
-                         log_odds=lead_scores["log_odds"].to_numpy(float) if given else None,
-                         solo_log_odds=lead_scores["alone_log_odds"].to_numpy(float) if given else None,
-                         accounts_only=True)
-    if not members.n_rows:
-        return pd.DataFrame({c: [] for c in ACCOUNT_COLUMNS})
-    members.frame["lead_score"] = lead_scores["score"].to_numpy(float)[
-        pd.Index(lead_scores["lead_id"].astype(str)).get_indexer(members.frame["lead_id"].astype(str))]
-    out = _account_rows(model, members, reasons)
-    return out.sort_values(["score", "account_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(rows, columns=list(ACCOUNT_COLUMNS))
+    for c in NULLABLE:  # None stays None (a float column would turn it into NaN)
+        out[c] = pd.Series([r[c] for r in rows], dtype=object)
+    return out
 
 
-def _account_rows(model: ScoringModel, members: Members, reasons: bool) -> pd.DataFrame:
+def account_records(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,
+                    lead_scores: pd.DataFrame | Mapping[str, Any], reasons: bool = True) -> list[dict[str, Any]]:
+    """:func:`score_accounts`' rows as plain dicts, in its order: what ``POST /score``
+    answers, without the frames (for a request's handful of leads they cost more than the
+    scoring). ``lead_scores``: a frame, or its columns by name (lists or arrays)."""
+    if model.accounts is None or not len(lead_scores["lead_id"]):
+        return []
+    as_of = lead_scores["as_of"]
+    as_of = as_of if isinstance(as_of, pd.DatetimeIndex) else pd.DatetimeIndex(as_of)
+    found = member_arrays(model, leads, activities, lead_scores["lead_id"], to_us(as_of), accounts_only=True)
+    if not found.n_rows:
+        return []
+    kept, members = found.kept, dict(found.members)
+    if "log_odds" in lead_scores and "alone_log_odds" in lead_scores:
+        members["log_odds"] = np.asarray(lead_scores["log_odds"], float)[kept]
+        members["solo_log_odds"] = np.asarray(lead_scores["alone_log_odds"], float)[kept]
+    else:
+        members["log_odds"], members["solo_log_odds"] = lead_log_odds(
+            model, leads, activities, pd.DataFrame({"lead_id": members["lead_id"], "as_of": as_of[kept]}))
+    members["lead_score"] = np.asarray(lead_scores["score"], float)[kept]
+    rows = _account_rows(model, found, members, as_of[kept[found.rows["first"]]], reasons)
+    score = np.array([r["score"] for r in rows], float)
+    # highest score first, then by account id; a stable sort keeps ties in order of appearance
+    order = np.lexsort((np.array([r["account_id"] for r in rows], dtype=object), -score))
+    return [rows[k] for k in order]
+
+
+def _account_rows(model: ScoringModel, found: MemberArrays, members: dict[str, np.ndarray],
+                  as_of: pd.DatetimeIndex, reasons: bool) -> list[dict[str, Any]]:
+    """The scored account rows of ``found`` (``members``: its members with their log-odds
+    and scores; ``as_of``: each row's time), in the order of the rows."""
     accounts = model.accounts
     am, scale = accounts.model, accounts.scale
-    n, frame = members.n_rows, members.frame
-    log_odds = am.log_odds(frame, n)
+    n = found.n_rows
+    # what every part below reads, computed once
+    states = am.states(members, n)
+    design = am.design_matrix(members, n, states) if am.method == "learned" else None
+    log_odds = am.log_odds(members, n, design)
     unclipped = scale.unclipped(log_odds)
     score = scale.score(log_odds)
     probability = 0.5 * (1 + np.tanh(0.5 * log_odds))
     tiers = tiers_of(score, model.config.tier_cutoffs)
-    states = am.states(frame, n)
     evidence = accounts.metadata.get("evidence")
     # the missing role whose engaged contact would add the most points, by the account model
     missing = states == STATE_CODES["missing"]
     gains = np.full((n, len(am.roles)), -np.inf)
     if missing.any():
-        added = scale.unclipped(am.with_contact(frame, n)) - unclipped[:, None]
+        added = scale.unclipped(am.with_contact(members, n)) - unclipped[:, None]
         gains[missing] = added[missing]
-    base, parts = am.explain(frame, n) if reasons else (None, None)
-    row_of = frame["row"].to_numpy(np.int64)
-    order = np.lexsort((frame["lead_id"].astype(str).to_numpy(), -frame["lead_score"].to_numpy(float), row_of))
+    base, parts = am.explain_arrays(members, n, design, log_odds) if reasons else (None, None)
+    row_of = members["row"]
+    lead_ids, lead_score, role, days = members["lead_id"], members["lead_score"], members["role"], members["days_since"]
+    order = np.lexsort((lead_ids, -lead_score, row_of))
     by_row: list[list[int]] = [[] for _ in range(n)]
     for k in order:
         by_row[row_of[k]].append(int(k))
-    parts_by_row = parts.groupby("row").indices if parts is not None else {}
-    # plain arrays: a reason reads a handful of cells, and pandas' per-cell access costs more than the rest
-    columns = ({"signal": parts["signal"].to_numpy(object), "member": parts["member"].to_numpy(np.int64),
-                "logit": parts["logit"].to_numpy(float), "lead_id": frame["lead_id"].astype(str).to_numpy(object),
-                "role": frame["role"].to_numpy(object), "days": frame["days_since"].to_numpy(float)}
-               if parts is not None else {})
+    parts_by_row = _positions_by_row(parts["row"], n) if parts is not None else []
+    # plain arrays: a reason reads a handful of cells
+    columns = ({"signal": parts["signal"], "member": parts["member"], "logit": parts["logit"],
+                "lead_id": lead_ids, "role": role, "days": days} if parts is not None else {})
     name = str(model.metadata.get("model_name", DEFAULT_MODEL_NAME))
     version = str(model.metadata.get("model_version", "unregistered"))
-    days = frame["days_since"].to_numpy(float)
-    lead_ids = frame["lead_id"].astype(str).to_numpy(object)
-    lead_score = frame["lead_score"].to_numpy(float)
-    role = frame["role"].to_numpy(object)
+    # a role's coverage in words depends on its state only: worded once per call
+    state_text = functools.lru_cache(maxsize=None)(
+        lambda role, state: role_state_text(role, state, am.engaged_days, am.recent_days))
     rows = []
     for i in range(n):
         idx = by_row[i]
+        org_type = found.rows["org_type"][i]
         roles_in = {state: [r for j, r in enumerate(am.roles) if STATE_OF_CODE[int(states[i, j])] == state]
                     for state in COMMITTEE_STATES}
         best_missing, best_points, best_text = None, None, None
         if np.isfinite(gains[i]).any():
             j = int(np.argmax(gains[i]))
             best_missing, best_points = am.roles[j], round(float(gains[i, j]), 1)
-            best_text = missing_role_text(best_missing, members.rows["org_type"].iat[i],
-                                          evidence_for(evidence, members.rows["org_type"].iat[i], best_missing),
+            best_text = missing_role_text(best_missing, org_type, evidence_for(evidence, org_type, best_missing),
                                           best_points)
         coverage = [{"role": r, "state": STATE_OF_CODE[int(states[i, j])],
-                     "text": role_state_text(r, STATE_OF_CODE[int(states[i, j])], am.engaged_days, am.recent_days)}
-                    for j, r in enumerate(am.roles)]
+                     "text": state_text(r, STATE_OF_CODE[int(states[i, j])])} for j, r in enumerate(am.roles)]
         lead_rows = [{"lead_id": lead_ids[k], "score": float(lead_score[k]),
                       "committee_role": str(role[k]) if role[k] in am.roles else None,
                       "state": _lead_state(days[k], am.engaged_days, am.recent_days)} for k in idx]
-        items = (_reasons(am, columns, parts_by_row.get(i, []), idx, states[i], scale.points_per_logit)
+        items = (_reasons(am, columns, parts_by_row[i], idx, states[i], scale.points_per_logit)
                  if reasons else None)
         rows.append({
-            "account_id": str(members.rows["account_id"].iat[i]), "as_of": members.rows["as_of"].iat[i],
+            "account_id": str(found.rows["account_id"][i]), "as_of": as_of[i],
             "probability": float(probability[i]), "score": round(float(score[i]), 1),
             "tier": str(tiers[i]),
             "is_mqa": bool(probability[i] >= accounts.threshold), "n_leads": len(idx),
@@ -147,10 +172,13 @@ def _account_rows(model: ScoringModel, members: Members, reasons: bool) -> pd.Da
             "lead_ids": [r["lead_id"] for r in lead_rows], "members": lead_rows, "coverage": coverage,
             "model_name": name, "model_version": version,
         })
-    out = pd.DataFrame(rows, columns=list(ACCOUNT_COLUMNS))
-    for c in NULLABLE:  # None stays None (a float column would turn it into NaN)
-        out[c] = pd.Series([r[c] for r in rows], dtype=object)
-    return out
+    return rows
+
+
+def _positions_by_row(row: np.ndarray, n_rows: int) -> list[np.ndarray]:
+    """Per row, the positions holding it, in order."""
+    order = np.argsort(row, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(row, minlength=n_rows))[:-1])
 
 
 def _reasons(am: Any, columns: dict[str, np.ndarray], part_rows: np.ndarray, member_rows: list[int],

@@ -34,6 +34,7 @@ every estimator here, ``__init__`` only stores parameters; what is learned ends 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,9 @@ FEATURE_SIGNALS = {"best_lead": "best_lead", "all_leads": "all_leads", "known_le
                    "engaged_leads": "engagement",
                    **{f"{role}_{level}": f"role:{role}" for role in COMMITTEE_ROLES
                       for level in ("known", "recent", "engaged")}}
+# Members as a frame, or as plain arrays by column name: a service request's handful of
+# members costs far less as arrays than as a frame (pandas' per-call overhead).
+MemberTable = pd.DataFrame | Mapping[str, np.ndarray]
 _EPS = 1e-12
 _MAX_ETA = 4.0  # exp(4) = 55: a hazard past which the chance is 1 to the last digit
 
@@ -75,22 +79,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, float)))
 
 
-def role_states(members: pd.DataFrame, n_rows: int, engaged_days: float, recent_days: float,
+def _column(members: MemberTable, name: str, dtype: Any) -> np.ndarray:
+    """One member column as an array of ``dtype``, from a frame or from arrays."""
+    return np.asarray(members[name], dtype=dtype)
+
+
+def role_states(members: MemberTable, n_rows: int, engaged_days: float, recent_days: float,
                 roles: tuple[str, ...] = COMMITTEE_ROLES) -> np.ndarray:
     """Per account row and committee role, the role's state code (:data:`STATE_CODES`):
     the best state among the row's leads in that role (engaged: active within
     ``engaged_days``; recent: within ``recent_days``; silent: in the group but not
     active that recently; missing: no lead in the role)."""
     out = np.zeros((n_rows, len(roles)), np.int8)
-    if not len(members):
+    names = _column(members, "role", object)
+    if not len(names):
         return out
     index = {r: i for i, r in enumerate(roles)}
-    role = np.array([index.get(str(r), -1) for r in members["role"].to_numpy(object)], np.int64)
-    days = members["days_since"].to_numpy(float)
+    role = np.array([index.get(str(r), -1) for r in names], np.int64)
+    days = _column(members, "days_since", float)
     code = np.where(days <= engaged_days, STATE_CODES["engaged"],
                     np.where(days <= recent_days, STATE_CODES["recent"], STATE_CODES["silent"])).astype(np.int8)
     has = role >= 0
-    np.maximum.at(out, (members["row"].to_numpy(np.int64)[has], role[has]), code[has])
+    np.maximum.at(out, (_column(members, "row", np.int64)[has], role[has]), code[has])
     return out
 
 
@@ -120,38 +130,48 @@ class AccountModel:
         which a new colleague changes in whichever direction the lead model learned."""
         return self.method == "learned"
 
-    def states(self, members: pd.DataFrame, n_rows: int) -> np.ndarray:
+    def states(self, members: MemberTable, n_rows: int) -> np.ndarray:
         """Per row and role, the coverage state code (:func:`role_states`)."""
         return role_states(members, n_rows, self.engaged_days, self.recent_days, self.roles)
 
-    def design(self, members: pd.DataFrame, n_rows: int) -> pd.DataFrame:
+    def design(self, members: MemberTable, n_rows: int) -> pd.DataFrame:
         """The learned model's account features (:data:`LEARNED_FEATURES`), one row per
         account row; each can only grow when a lead joins the row."""
-        row = members["row"].to_numpy(np.int64)
+        return pd.DataFrame(self._design_columns(members, n_rows))
+
+    def design_matrix(self, members: MemberTable, n_rows: int, states: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`design` as an array (``n_rows`` x features), without a frame; ``states``:
+        :meth:`states` of the same members when already computed."""
+        # column-major, as the frame's values are: the same layout gives the same sums to the last bit
+        return np.stack(list(self._design_columns(members, n_rows, states).values())).T
+
+    def _design_columns(self, members: MemberTable, n_rows: int,
+                        states: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """:meth:`design`'s columns by name."""
+        row = _column(members, "row", np.int64)
         if n_rows and np.bincount(row, minlength=n_rows).min() == 0:
             raise ValueError("every account row needs at least one lead")
-        solo = members["solo_log_odds"].to_numpy(float)
+        solo = _column(members, "solo_log_odds", float)
         best = np.full(n_rows, -np.inf)
         np.maximum.at(best, row, solo)
         hazard = np.bincount(row, softplus(solo), n_rows)
-        days = members["days_since"].to_numpy(float)
+        days = _column(members, "days_since", float)
         columns: dict[str, np.ndarray] = {
             "best_lead": best,
             "all_leads": np.log(np.maximum(hazard, _EPS)),
             "known_leads": np.log1p(np.bincount(row, minlength=n_rows).astype(float)),
             "engaged_leads": np.log1p(np.bincount(row, days <= self.engaged_days, n_rows)),
         }
-        states = self.states(members, n_rows)
+        states = self.states(members, n_rows) if states is None else states
         for i, role in enumerate(self.roles):
             columns[f"{role}_known"] = (states[:, i] >= STATE_CODES["silent"]).astype(float)
             columns[f"{role}_recent"] = (states[:, i] >= STATE_CODES["recent"]).astype(float)
             columns[f"{role}_engaged"] = (states[:, i] >= STATE_CODES["engaged"]).astype(float)
-        return pd.DataFrame(columns)
+        return columns
 
-    def hazard(self, members: pd.DataFrame, n_rows: int) -> np.ndarray:
+    def hazard(self, members: MemberTable, n_rows: int) -> np.ndarray:
         """Per row, ``-log prod(1 - p_i)`` over its leads as scored."""
-        return np.bincount(members["row"].to_numpy(np.int64), softplus(members["log_odds"].to_numpy(float)),
-                           n_rows)
+        return np.bincount(_column(members, "row", np.int64), softplus(_column(members, "log_odds", float)), n_rows)
 
     # ----------------------------------------------------------------- fit
     def fit(self, members: pd.DataFrame, n_rows: int, y: np.ndarray) -> AccountModel:
@@ -208,44 +228,49 @@ class AccountModel:
         return out
 
     # ------------------------------------------------------------- predict
-    def _eta(self, members: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _eta(self, members: MemberTable, n_rows: int,
+             design: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The learned model's standardised features and its linear predictor (log hazard)."""
-        Z = (self.design(members, n_rows).to_numpy(float) - self.means_) / self.scales_
+        X = self.design_matrix(members, n_rows) if design is None else design
+        Z = (X - self.means_) / self.scales_
         return Z, self.intercept_ + Z @ self.coef_
 
-    def raw_log_odds(self, members: pd.DataFrame, n_rows: int) -> np.ndarray:
-        """Uncalibrated log-odds per account row."""
+    def raw_log_odds(self, members: MemberTable, n_rows: int, design: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated log-odds per account row (``design``: :meth:`design_matrix` of the
+        same members when already computed)."""
         if self.method == "learned":
-            return _logit_of_any(np.exp(np.minimum(self._eta(members, n_rows)[1], _MAX_ETA)))
+            return _logit_of_any(np.exp(np.minimum(self._eta(members, n_rows, design)[1], _MAX_ETA)))
         return _logit_of_any(self.alpha_ * self.hazard(members, n_rows))
 
-    def log_odds(self, members: pd.DataFrame, n_rows: int) -> np.ndarray:
-        """Calibrated log-odds per account row."""
-        return self.calibrator_.logit(self.raw_log_odds(members, n_rows))
+    def log_odds(self, members: MemberTable, n_rows: int, design: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated log-odds per account row (``design`` as for :meth:`raw_log_odds`)."""
+        return self.calibrator_.logit(self.raw_log_odds(members, n_rows, design))
 
-    def proba(self, members: pd.DataFrame, n_rows: int) -> np.ndarray:
+    def proba(self, members: MemberTable, n_rows: int) -> np.ndarray:
         """Calibrated probability per account row."""
         return _sigmoid(self.log_odds(members, n_rows))
 
-    def with_contact(self, members: pd.DataFrame, n_rows: int, roles: tuple[str, ...] | None = None) -> np.ndarray:
+    def with_contact(self, members: MemberTable, n_rows: int, roles: tuple[str, ...] | None = None) -> np.ndarray:
         """Calibrated log-odds per row (and per role of ``roles``, default every committee
         role: an ``n_rows x len(roles)`` array) had one more lead joined it: an engaged
         contact in that role (active today) whose log-odds are those typical of an engaged
         lead in the role in training. What the account would gain from that contact."""
         roles = self.roles if roles is None else tuple(roles)
-        base = members[list(MEMBER_COLUMNS)]
-        row = base["row"].to_numpy(np.int64)
-        # every role's hypothetical account as rows of its own, scored in one pass
-        parts = [base.assign(row=row + k * n_rows) for k in range(len(roles))]
-        parts.append(pd.DataFrame({
-            "row": np.arange(len(roles) * n_rows),
-            "log_odds": np.repeat([self.typical_.get(r, [0.0, 0.0])[0] for r in roles], n_rows),
-            "solo_log_odds": np.repeat([self.typical_.get(r, [0.0, 0.0])[1] for r in roles], n_rows),
-            "role": np.repeat(np.array(roles, dtype=object), n_rows), "days_since": 0.0}))
-        together = pd.concat(parts, ignore_index=True)
-        return self.log_odds(together, len(roles) * n_rows).reshape(len(roles), n_rows).T
+        k, row = len(roles), _column(members, "row", np.int64)
+        typical = [self.typical_.get(r, [0.0, 0.0]) for r in roles]
+        # every role's hypothetical account as rows of its own (the members again, then the
+        # contact), scored in one pass; the order of the rows fixes the order of the sums
+        together = {
+            "row": np.concatenate([row + j * n_rows for j in range(k)] + [np.arange(k * n_rows)]),
+            "log_odds": _stacked(_column(members, "log_odds", float), k, np.repeat([t[0] for t in typical], n_rows)),
+            "solo_log_odds": _stacked(_column(members, "solo_log_odds", float), k,
+                                      np.repeat([t[1] for t in typical], n_rows)),
+            "role": _stacked(_column(members, "role", object), k, np.repeat(np.array(roles, dtype=object), n_rows)),
+            "days_since": _stacked(_column(members, "days_since", float), k, np.zeros(k * n_rows)),
+        }
+        return self.log_odds(together, k * n_rows).reshape(k, n_rows).T
 
-    def explain(self, members: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.DataFrame]:
+    def explain(self, members: MemberTable, n_rows: int) -> tuple[np.ndarray, pd.DataFrame]:
         """Where each row's calibrated log-odds come from: ``(base, parts)`` with
         ``base + parts.groupby("row").logit.sum()`` equal to :meth:`log_odds`.
 
@@ -258,10 +283,18 @@ class AccountModel:
         exactly). The aggregations: ``base`` is the log-odds of the base rate, and the
         rest is shared among the row's leads in proportion to ``-log(1 - p_i)`` (signal
         ``lead``, ``member`` its position)."""
-        total = self.log_odds(members, n_rows)
-        row = members["row"].to_numpy(np.int64)
+        base, parts = self.explain_arrays(members, n_rows)
+        return base, pd.DataFrame(parts)
+
+    def explain_arrays(self, members: MemberTable, n_rows: int, design: np.ndarray | None = None,
+                       total: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`explain` with ``parts`` as arrays by column name (``row``, ``signal``,
+        ``member``, ``logit``); ``design`` and ``total``: :meth:`design_matrix` and
+        :meth:`log_odds` of the same members when already computed."""
+        total = self.log_odds(members, n_rows, design) if total is None else total
+        row = _column(members, "row", np.int64)
         if self.method == "learned":
-            Z, eta = self._eta(members, n_rows)
+            Z, eta = self._eta(members, n_rows, design)
             eta0 = self.intercept_
             base_value = float(self.calibrator_.logit(_logit_of_any(np.exp(min(eta0, _MAX_ETA)))))
             base = np.full(n_rows, base_value)
@@ -269,26 +302,21 @@ class AccountModel:
             near = np.abs(step) < 1e-9
             slope = np.where(near, self._slope(eta0), (total - base_value) / np.where(near, 1.0, step))
             contrib = (Z * self.coef_) * slope[:, None]
-            solo = members["solo_log_odds"].to_numpy(float)
-            best_member = np.full(n_rows, -1, np.int64)
-            best = pd.Series(solo).groupby(row).idxmax()  # the first of equally strong leads
-            best_member[best.index.to_numpy(np.int64)] = best.to_numpy(np.int64)
+            best_member = _best_member(row, _column(members, "solo_log_odds", float), n_rows)
             signals = [FEATURE_SIGNALS[c] for c in LEARNED_FEATURES]
             names = list(dict.fromkeys(signals))
             parts = {s: np.zeros(n_rows) for s in names}
             for j, s in enumerate(signals):
                 parts[s] = parts[s] + contrib[:, j]
-            frame = pd.DataFrame({
+            return base, {
                 "row": np.tile(np.arange(n_rows), len(names)), "signal": np.repeat(names, n_rows),
                 "member": np.concatenate([best_member if s == "best_lead" else np.full(n_rows, -1) for s in names]),
-                "logit": np.concatenate([parts[s] for s in names])})
-            return base, frame
+                "logit": np.concatenate([parts[s] for s in names])}
         base = np.full(n_rows, self.reference_)
-        share = softplus(members["log_odds"].to_numpy(float))
+        share = softplus(_column(members, "log_odds", float))
         whole = np.bincount(row, share, n_rows)
-        frame = pd.DataFrame({"row": row, "signal": "lead", "member": np.arange(len(row)),
-                              "logit": (total - base)[row] * share / np.maximum(whole[row], _EPS)})
-        return base, frame
+        return base, {"row": row, "signal": np.full(len(row), "lead"), "member": np.arange(len(row)),
+                      "logit": (total - base)[row] * share / np.maximum(whole[row], _EPS)}
 
     def _slope(self, eta: float) -> float:
         """d(calibrated log-odds)/d(eta) of the learned model at ``eta``."""
@@ -324,6 +352,21 @@ class AccountModel:
             model.coef_ = np.asarray(data["coef"], float)
             model.intercept_ = float(data["intercept"])
         return model
+
+
+def _stacked(values: np.ndarray, times: int, then: np.ndarray) -> np.ndarray:
+    """``values`` repeated ``times`` times end to end, then ``then``."""
+    return np.concatenate([values] * times + [then])
+
+
+def _best_member(row: np.ndarray, solo: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, the position of its lead with the highest ``solo`` (the first of equally
+    strong leads; a lead without a number never wins over one with); -1 for a row without."""
+    out = np.full(n_rows, -1, np.int64)
+    order = np.lexsort((np.arange(len(row)), -solo, row))  # NaN sorts last
+    first = order[np.r_[True, row[order][1:] != row[order][:-1]]] if len(order) else order
+    out[row[first]] = first
+    return out
 
 
 def _identity() -> PlattCalibrator:

@@ -228,14 +228,13 @@ class ScoringEngine:
         none when the model has no account scores."""
         if self.model.accounts is None:
             return []
-        from mqlscore.accounts import score_accounts
+        from mqlscore.accounts import account_records
 
-        lead_scores = pd.DataFrame({"lead_id": columns["lead_id"],
-                                    "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads),
-                                    **{c: columns[c] for c in ("score", "log_odds", "alone_log_odds")}})
-        scored = score_accounts(self.model, request.leads, request.activities, lead_scores, reasons=reasons)
+        # columns, not a frame: for a request's few leads a frame costs more than the scoring
+        lead_scores = {"lead_id": columns["lead_id"], "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads),
+                       **{c: columns[c] for c in ("score", "log_odds", "alone_log_odds")}}
         out = []
-        for row in scored.to_dict("records"):
+        for row in account_records(self.model, request.leads, request.activities, lead_scores, reasons=reasons):
             row.pop("as_of")
             members = row.pop("members")
             row["coverage"] = [RoleCoverage.model_construct(**c) for c in row["coverage"]]

@@ -31,6 +31,8 @@ import json
 import time
 from pathlib import Path
 
+from exports import demo_export
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_CASES = "20000:7"
@@ -59,14 +61,12 @@ def run_case(leads: int, seed: int) -> dict:
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
     from mqlscore.accounts import score_open_accounts
-    from mqlscore.config import GeneratorConfig, Settings, TrainConfig
+    from mqlscore.config import Settings, TrainConfig
     from mqlscore.contract import load_folder
-    from mqlscore.synthetic import default_truth_dir, generate_export
+    from mqlscore.synthetic import default_truth_dir
     from mqlscore.training import train
 
-    folder = ROOT / "data" / "bench" / f"model_{leads}_{seed}"
-    if not (folder / "leads.csv").exists():
-        generate_export(GeneratorConfig(n_leads=leads, seed=seed), folder)
+    folder = demo_export(leads, seed)
     data = load_folder(folder)
     started = time.perf_counter()
     result = train(data, Settings(train=TrainConfig(estimate_half_lives=False)))

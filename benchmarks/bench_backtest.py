@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from exports import demo_export
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,15 +38,11 @@ def main() -> None:
 
     from mqlscore.backtest import backtest, choose_origins, parse_every
     from mqlscore.backtest.report import write_backtest
-    from mqlscore.config import GeneratorConfig, load_config
+    from mqlscore.config import load_config
     from mqlscore.contract import load_folder
-    from mqlscore.synthetic import generate_export
 
     load_start = os.getloadavg()
-    folder = ROOT / "data" / "bench" / f"model_{args.leads}_{args.seed}"
-    if not (folder / "leads.csv").exists():
-        print(f"generating {args.leads:,} leads (seed {args.seed}) into {folder}", flush=True)
-        generate_export(GeneratorConfig(n_leads=args.leads, seed=args.seed), folder)
+    folder = demo_export(args.leads, args.seed)
     settings = load_config(args.config)
     t0 = time.perf_counter()
     dataset = load_folder(folder)

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from exports import demo_export
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,17 +35,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mqlscore-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     os.chdir(tmp)
-    from mqlscore.config import GeneratorConfig, Settings
+    from mqlscore.config import Settings
     from mqlscore.contract import load_folder
     from mqlscore.features import open_leads_at
-    from mqlscore.synthetic import default_truth_dir, generate_export
+    from mqlscore.synthetic import default_truth_dir
     from mqlscore.synthetic.truth import compare_with_oracle
     from mqlscore.reporting import write_report
     from mqlscore.training import BASELINE, register, train
 
-    folder = ROOT / "data" / "bench" / f"model_{args.leads}_{args.seed}"
-    if not (folder / "leads.csv").exists():
-        generate_export(GeneratorConfig(n_leads=args.leads, seed=args.seed), folder)
+    folder = demo_export(args.leads, args.seed)
     t0 = time.perf_counter()
     data = load_folder(folder)
     settings = Settings()

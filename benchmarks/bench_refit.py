@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from exports import demo_export
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_CASES = "2500:1,2500:2,2500:3,8000:4,20000:7"
@@ -34,15 +36,13 @@ def run_case(leads: int, seed: int) -> dict:
     import pandas as pd
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from mqlscore.config import GeneratorConfig, Settings
+    from mqlscore.config import Settings
     from mqlscore.contract import load_folder
     from mqlscore.features import open_leads_at
-    from mqlscore.synthetic import default_truth_dir, generate_export
+    from mqlscore.synthetic import default_truth_dir
     from mqlscore.training import train
 
-    folder = ROOT / "data" / "bench" / f"model_{leads}_{seed}"
-    if not (folder / "leads.csv").exists():
-        generate_export(GeneratorConfig(n_leads=leads, seed=seed), folder)
+    folder = demo_export(leads, seed)
     data = load_folder(folder)
     started = time.perf_counter()
     result = train(data, Settings())

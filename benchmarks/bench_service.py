@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load_service import print_load, request_bodies, run_load  # noqa: E402
+from exports import demo_export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the cached champion was trained with; a champion cached by an older version is trained
@@ -66,12 +67,9 @@ def _best_ms(fn: Any, repeat: int) -> float:
 
 def prepare(leads: int, seed: int) -> tuple[Path, Path]:
     """The export and a trained, registered champion (both cached under data/bench/)."""
-    from mqlscore.config import GeneratorConfig, Settings, TrainConfig
-    from mqlscore.synthetic import generate_export
+    from mqlscore.config import Settings, TrainConfig
 
-    folder = ROOT / "data" / "bench" / f"model_{leads}_{seed}"
-    if not (folder / "leads.csv").exists():
-        generate_export(GeneratorConfig(n_leads=leads, seed=seed), folder)
+    folder = demo_export(leads, seed)
     store = ROOT / "data" / "bench" / f"service_model_{leads}_{seed}"
     done = store / "done"
     if not done.exists() or done.read_text() != MODEL_CACHE:  # a champion of an older product: train again

@@ -70,6 +70,7 @@ from bench_service import BIN, ROOT, build_bento, prepare, server_env, start_ser
 # The raw-HTTP keep-alive connection of the service's load test: on 2 shared cores an HTTP
 # client library would take much of a core at 500 requests/s (load_service measured httpx).
 from load_service import _Connection  # noqa: E402
+from exports import demo_export  # noqa: E402
 
 RESULTS = HERE / "results"
 TARGET_P99_MS = 100.0
@@ -81,14 +82,7 @@ NEW_LEAD_ACTIVITY_SHARE = 0.3  # of activities: on leads created during the run
 # -- data ---------------------------------------------------------------------------------
 def store_export(leads: int, seed: int) -> Path:
     """The demo export the store is backfilled from (generated once, cached)."""
-    from mqlscore.config import GeneratorConfig
-    from mqlscore.synthetic import generate_export
-
-    folder = ROOT / "data" / "bench" / f"store_{leads}_{seed}"
-    if not (folder / "leads.csv").exists():
-        print(f"generating a {leads:,}-lead export into {folder} (once) ...", flush=True)
-        generate_export(GeneratorConfig(n_leads=leads, seed=seed), folder)
-    return folder
+    return demo_export(leads, seed, kind="store")
 
 
 def _plain(value: Any) -> Any:

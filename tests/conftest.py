@@ -66,6 +66,16 @@ def service_store(tmp_path_factory: pytest.TempPathFactory, demo_export: Path) -
 
 
 @pytest.fixture(scope="session")
+def account_model(service_store: Path):
+    """The session's trained model (``service_store``'s) with its account scores, loaded once."""
+    from mqlscore.scoring import ScoringModel
+
+    loaded = ScoringModel.load(service_store / "scoring_model")
+    assert loaded.accounts is not None, "training stores account scores with the model"
+    return loaded
+
+
+@pytest.fixture(scope="session")
 def scored_files(service_store: Path, demo_export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The export's open leads scored by that model and written by ``mqlscore score``'s
     own code, as CSV and as Parquet."""

@@ -613,3 +613,50 @@ def cannot_start(part: str, reason: object, require_env: str) -> None:
     if os.environ.get(require_env) == "1":
         pytest.fail(f"{part} cannot start here ({require_env}=1): {reason}", pytrace=False)
     pytest.skip(f"{part} cannot start here: {reason}")
+
+
+# -- the lead card in a real browser ----------------------------------------------------------
+CHROMIUM = Path(os.environ.get("MQLSCORE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_browser() -> None:
+    """Debian's Chromium and Playwright are here, or the test skips, saying why (fails
+    where ``make test`` set ``MQLSCORE_REQUIRE_BROWSER=1``)."""
+    if not CHROMIUM.is_file():
+        cannot_start("Chromium", f"no Chromium at {CHROMIUM} (run 'make browser')", "MQLSCORE_REQUIRE_BROWSER")
+    try:
+        import playwright.sync_api  # noqa: F401 - is it installed?
+    except ImportError:
+        cannot_start("Chromium", "the playwright package is not installed (uv sync installs the dev group)",
+                     "MQLSCORE_REQUIRE_BROWSER")
+
+
+@contextmanager
+def chromium_context(profile: Path, timeout_ms: int) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile in ``profile`` (no cookies: signed out),
+    1440x1000, English, UTC; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1000}, device_scale_factor=1, locale="en-US", timezone_id="UTC")
+        context.set_default_timeout(timeout_ms)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def page_number(n: float) -> str:
+    """A number as the lead card writes it (one decimal, a real minus sign)."""
+    text = f"{abs(n):.1f}"
+    return ("\u2212" if n < 0 and float(text) != 0 else "") + text
+
+
+def page_signed(n: float) -> str:
+    """Points as the lead card writes them (a sign unless zero)."""
+    text = f"{abs(n):.1f}"
+    return text if float(text) == 0 else ("\u2212" if n < 0 else "+") + text

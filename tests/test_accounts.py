@@ -45,11 +45,9 @@ ORG = {"org_type": "health_system", "employee_count": 8000, "bed_count": 450, "c
 
 
 @pytest.fixture(scope="module")
-def model(service_store: Path) -> ScoringModel:
-    """The session's trained model (scorecard or LightGBM, refitted) with its account scores."""
-    loaded = ScoringModel.load(service_store / "scoring_model")
-    assert loaded.accounts is not None, "training stores account scores with the model"
-    return loaded
+def model(account_model: ScoringModel) -> ScoringModel:
+    """The session's trained model with its account scores (``conftest.account_model``)."""
+    return account_model
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,13 @@ without ``/usr/bin/chromium`` unless ``MQLSCORE_REQUIRE_BROWSER=1``.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import httpx
 import pytest
-from support import KEY, REPO
+from support import KEY, REPO, chromium_context, page_number, page_signed, require_browser
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-CHROMIUM = Path(os.environ.get("MQLSCORE_CHROMIUM", "/usr/bin/chromium"))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT = REPO / "reports" / "screenshots" / "account-view.png"
 AS_OF = "2026-02-01T00:00:00Z"
 ORG = {"org_type": "health_system", "employee_count": 9000, "bed_count": 500, "country": "US", "state": "OH"}
@@ -45,51 +40,17 @@ BODY = {"as_of": AS_OF, "leads": [
 STATE_LABELS = {"engaged": "engaged", "recent": "recently active", "silent": "known, silent", "missing": "missing"}
 
 
-def _require_browser() -> None:
-    problem = None
-    if not CHROMIUM.is_file():
-        problem = f"no Chromium at {CHROMIUM} (run 'make browser')"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401 - is it installed?
-        except ImportError:
-            problem = "the playwright package is not installed"
-    if problem:
-        if os.environ.get("MQLSCORE_REQUIRE_BROWSER", "").strip() == "1":
-            pytest.fail(f"MQLSCORE_REQUIRE_BROWSER=1 but {problem}")
-        pytest.skip(problem)
-
-
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory: pytest.TempPathFactory):
     """A signed-in tab on the lead card of the session's server."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-accounts")), executable_path=str(CHROMIUM), headless=True,
-            args=ARGS, viewport={"width": 1440, "height": 1000}, locale="en-US", timezone_id="UTC")
-        context.set_default_timeout(30_000)
-        try:
-            tab = context.new_page()
-            tab.goto(f"{server['url']}/ui")
-            tab.fill("input[name=key]", KEY)
-            tab.click("button[type=submit]")
-            tab.wait_for_selector("#leads")
-            yield tab
-        finally:
-            context.close()
-
-
-def _shown(n: float) -> str:
-    text = f"{abs(n):.1f}"
-    return ("\u2212" if n < 0 and float(text) != 0 else "") + text
-
-
-def _signed(n: float) -> str:
-    text = f"{abs(n):.1f}"
-    return text if float(text) == 0 else ("\u2212" if n < 0 else "+") + text
+    require_browser()
+    with chromium_context(tmp_path_factory.mktemp("chromium-accounts"), 30_000) as context:
+        tab = context.new_page()
+        tab.goto(f"{server['url']}/ui")
+        tab.fill("input[name=key]", KEY)
+        tab.click("button[type=submit]")
+        tab.wait_for_selector("#leads")
+        yield tab
 
 
 def _view(page) -> dict:
@@ -115,16 +76,16 @@ def _view(page) -> dict:
 
 def _assert_view_shows(shown: dict, summary: dict) -> None:
     assert shown["account_id"] == summary["account_id"]
-    assert shown["score"] == _shown(summary["score"])
+    assert shown["score"] == page_number(summary["score"])
     assert shown["tier"] == summary["tier"]
     assert shown["mqa"] == ("Yes" if summary["is_mqa"] else "No")
     assert abs(float(shown["probability"].removesuffix(" %")) - 100 * summary["probability"]) <= 0.05 + 1e-9
     assert shown["coverage"] == [(c["role"], c["state"], STATE_LABELS[c["state"]], c["text"])
                                  for c in summary["coverage"]]
     assert shown["best_missing"] == summary["best_missing_text"]
-    assert shown["leads"] == [(m["lead_id"], _shown(m["score"])) for m in summary["leads"]]
+    assert shown["leads"] == [(m["lead_id"], page_number(m["score"])) for m in summary["leads"]]
     assert [lead for lead, _ in shown["leads"]] == summary["lead_ids"]
-    assert shown["reasons"] == [(_signed(r["points"]), r["text"]) for r in summary["reasons"]]
+    assert shown["reasons"] == [(page_signed(r["points"]), r["text"]) for r in summary["reasons"]]
 
 
 def test_the_account_view_shows_post_scores_account_summary(page, server) -> None:

@@ -24,11 +24,9 @@ from mqlscore.scoring import ScoringModel
 
 
 @pytest.fixture(scope="module")
-def model(service_store: Path) -> ScoringModel:
-    """The session's trained model with its account scores."""
-    loaded = ScoringModel.load(service_store / "scoring_model")
-    assert loaded.accounts is not None, "training stores account scores with the model"
-    return loaded
+def model(account_model: ScoringModel) -> ScoringModel:
+    """The session's trained model with its account scores (``conftest.account_model``)."""
+    return account_model
 
 
 @pytest.fixture(scope="module")

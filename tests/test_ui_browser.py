@@ -16,7 +16,6 @@ Skips without ``/usr/bin/chromium`` (``make browser`` installs it) unless
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,10 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from support import KEY, MODEL_NAME, REPO
+from support import KEY, MODEL_NAME, REPO, chromium_context, page_number, page_signed, require_browser
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-CHROMIUM = Path(os.environ.get("MQLSCORE_CHROMIUM", "/usr/bin/chromium"))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT = REPO / "reports" / "screenshots" / "lead-card.png"
 TIMEOUT_MS = 30_000  # how long Playwright waits for an element (not a timing assertion)
 EXAMPLE = {
@@ -43,39 +39,15 @@ EXAMPLE = {
 AS_OF = "2026-02-01T00:00:00Z"
 
 
-def _require_browser() -> None:
-    required = os.environ.get("MQLSCORE_REQUIRE_BROWSER", "").strip() == "1"
-    problem = None
-    if not CHROMIUM.is_file():
-        problem = f"no Chromium at {CHROMIUM} (run 'make browser')"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401 - is it installed?
-        except ImportError:
-            problem = "the playwright package is not installed (uv sync installs the dev group)"
-    if problem:
-        if required:
-            pytest.fail(f"MQLSCORE_REQUIRE_BROWSER=1 but {problem}")
-        pytest.skip(problem)
-
-
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory):
     """Headless Debian Chromium with a fresh profile (no cookies: signed out)."""
-    _require_browser()
-    from playwright.sync_api import expect, sync_playwright
+    require_browser()
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
-            args=ARGS, viewport={"width": 1440, "height": 1000}, device_scale_factor=1, locale="en-US",
-            timezone_id="UTC")
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_context(tmp_path_factory.mktemp("chromium-profile"), TIMEOUT_MS) as context:
+        yield context
 
 
 def expect(locator):
@@ -95,17 +67,6 @@ def page(browser_context, server):
         tab.wait_for_selector("#leads")
     yield tab
     tab.close()
-
-
-def _shown(n: float) -> str:
-    """A number as the page writes it (one decimal, a real minus sign)."""
-    text = f"{abs(n):.1f}"
-    return ("\u2212" if n < 0 and float(text) != 0 else "") + text
-
-
-def _signed(n: float) -> str:
-    text = f"{abs(n):.1f}"
-    return text if float(text) == 0 else ("\u2212" if n < 0 else "+") + text
 
 
 def _percent_close(text: str, probability: float) -> bool:
@@ -134,15 +95,15 @@ def _card(page) -> dict[str, Any]:
 
 def _assert_card_shows(shown: dict[str, Any], expected: dict[str, Any]) -> None:
     assert shown["lead_id"] == expected["lead_id"]
-    assert shown["score"] == _shown(expected["score"])
+    assert shown["score"] == page_number(expected["score"])
     assert shown["tier"] == expected["tier"]
     assert shown["mql"] == ("Yes" if expected["is_mql"] else "No")
     assert _percent_close(shown["probability"], expected["probability"])
     assert shown["model"] == f"Model {expected['model_name']} v{expected['model_version']}"
     reasons = expected["reasons"]
     assert reasons, "the expected lead has reasons"
-    assert shown["reasons"] == [(_signed(r["points"]), r["group"].upper(), r["text"]) for r in reasons] or \
-        shown["reasons"] == [(_signed(r["points"]), r["group"], r["text"]) for r in reasons]
+    assert shown["reasons"] == [(page_signed(r["points"]), r["group"].upper(), r["text"]) for r in reasons] or \
+        shown["reasons"] == [(page_signed(r["points"]), r["group"], r["text"]) for r in reasons]
     # Base, one bar per reason, the other signals, the score; the end is the score.
     assert shown["bars"] == ["base", *["reason"] * len(reasons), "other", "total"]
     assert shown["waterfall_end"] == shown["score"]
@@ -189,7 +150,7 @@ def test_a_scored_file_and_the_top_leads_card(page, server, scored_files: dict[s
     top = frame.iloc[0]
     first = page.locator("#leads tbody tr").first
     assert first.locator("td").nth(0).inner_text() == top["lead_id"]
-    assert first.locator("td").nth(1).inner_text() == _shown(top["score"])
+    assert first.locator("td").nth(1).inner_text() == page_number(top["score"])
     listed = [float(t.replace("\u2212", "-")) for t in page.locator("#leads tbody tr td.num").all_inner_texts()]
     assert listed == sorted(listed, reverse=True)
     first.click()

@@ -349,16 +349,15 @@ class ScoringModel:
         }, index=snapshots.index)
 
     def score_columns(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame,
-                      reasons: bool = True, alone: bool = False,
-                      facts: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                      reasons: bool = True, alone: bool = False) -> dict[str, Any]:
         """:meth:`score`'s score columns (probability to reasons, and ``alone``'s), as arrays
         in the snapshots' order, without building a frame: what the service answers with
-        (a frame costs more than the numbers of one lead). ``facts``: as for ``builder.transform``."""
+        (a frame costs more than the numbers of one lead)."""
         if not len(snapshots):
             empty = self._no_scores(snapshots, reasons)
             columns = {c: empty[c].to_numpy() for c in empty.columns if c not in _ROW_COLUMNS}
             return {**columns, "log_odds": np.empty(0), "alone_log_odds": np.empty(0)} if alone else columns
-        return self._feature_scores(self.builder.transform(leads, activities, snapshots, facts=facts), reasons, alone)
+        return self._feature_scores(self.builder.transform(leads, activities, snapshots), reasons, alone)
 
     def _no_scores(self, snapshots: pd.DataFrame, reasons: bool) -> pd.DataFrame:
         # The feature blocks are shaped by their rows, and a matrix of no rows has no width to

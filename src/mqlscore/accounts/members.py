@@ -141,11 +141,10 @@ def lead_log_odds(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataF
 
 def member_arrays(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,
                   lead_ids: pd.Series | np.ndarray | list[object], as_of_us: np.ndarray, *,
-                  accounts_only: bool = False, facts: dict[str, np.ndarray] | None = None) -> MemberArrays:
+                  accounts_only: bool = False) -> MemberArrays:
     """The account rows of (``lead_ids``, ``as_of_us``) pairs (the leads scored at each
     time, in microseconds) and their members, as plain arrays (:class:`MemberArrays`);
-    ``accounts_only`` as for :func:`members_at`; ``facts``: the leads' ``lead_facts`` when
-    already worked out (the service has them from scoring the leads)."""
+    ``accounts_only`` as for :func:`members_at`."""
     ids, wanted = _text(leads["lead_id"]), _text(lead_ids)
     position = _positions(ids, wanted)
     if (position < 0).any():
@@ -158,7 +157,7 @@ def member_arrays(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataF
     group = buying_groups(wanted, raw[kept] if raw is not None else None)
     row = _first_seen(group, as_of_us)
     first = np.unique(row, return_index=True)[1]
-    facts = lead_facts(leads) if facts is None else facts
+    facts = lead_facts(leads)
     role = np.asarray(facts["committee_role"], dtype=object)[position]
     org = np.asarray(facts["org_type"], dtype=object)[position]
     # a model fitted without activity data counts none: no lead is ever active for it

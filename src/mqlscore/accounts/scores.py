@@ -77,18 +77,15 @@ def score_accounts(model: ScoringModel, leads: pd.DataFrame, activities: pd.Data
 
 
 def account_records(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,
-                    lead_scores: pd.DataFrame | Mapping[str, Any], reasons: bool = True,
-                    facts: dict[str, np.ndarray] | None = None) -> list[dict[str, Any]]:
+                    lead_scores: pd.DataFrame | Mapping[str, Any], reasons: bool = True) -> list[dict[str, Any]]:
     """:func:`score_accounts`' rows as plain dicts, in its order: what ``POST /score``
     answers, without the frames (for a request's handful of leads they cost more than the
-    scoring). ``lead_scores``: a frame, or its columns by name (lists or arrays); ``facts``:
-    the leads' ``lead_facts`` when already worked out."""
+    scoring). ``lead_scores``: a frame, or its columns by name (lists or arrays)."""
     if model.accounts is None or not len(lead_scores["lead_id"]):
         return []
     as_of = lead_scores["as_of"]
     as_of = as_of if isinstance(as_of, pd.DatetimeIndex) else pd.DatetimeIndex(as_of)
-    found = member_arrays(model, leads, activities, lead_scores["lead_id"], to_us(as_of), accounts_only=True,
-                          facts=facts)
+    found = member_arrays(model, leads, activities, lead_scores["lead_id"], to_us(as_of), accounts_only=True)
     if not found.n_rows:
         return []
     kept, members = found.kept, dict(found.members)

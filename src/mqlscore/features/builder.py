@@ -269,12 +269,10 @@ class FeatureBuilder:
         )
 
     # ------------------------------------------------------------- transform
-    def transform(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame, *,
-                  facts: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    def transform(self, leads: pd.DataFrame, activities: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
         """Features for each row of ``snapshots`` (columns ``lead_id``, ``as_of``),
         seeing only activities strictly before its ``as_of``. The result has the
-        snapshots' index and exactly ``feature_names_`` as columns. ``facts``: the leads'
-        ``fit.lead_facts``, when the caller needs them too (worked out once)."""
+        snapshots' index and exactly ``feature_names_`` as columns."""
         if not hasattr(self, "specs_"):
             raise NotFittedError("FeatureBuilder.transform called before fit")
         cfg = self.config
@@ -301,7 +299,7 @@ class FeatureBuilder:
         base_us, span = time_frame(ev_us, snap_us, created_us, n_entities=n_entities)
         lead_events = SortedEvents.build(ev_lead, ev_us, ev_family, base_us, span)
 
-        facts = fitf.lead_facts(leads) if facts is None else facts
+        facts = fitf.lead_facts(leads)
         numeric = {**self._intent_block(lead_events, len(leads), snap_lead, snap_us),
                    **self._account_block(facts, account, lead_events, created_us, snap_lead, snap_us, base_us, span)}
         blocks = [*self._fit_block(leads, facts, snap_lead, snap_us, created_us), _frame_of(numeric, len(snap_us))]

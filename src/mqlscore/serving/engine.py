@@ -21,7 +21,6 @@ from mqlscore.config import ServiceConfig
 from mqlscore.contract import parse_as_of
 from mqlscore.contract.schema import (DEFAULT_MODEL_NAME, EARLIEST, LATEST, OUT_OF_RANGE, POINTS_FIELDS,
                                       REASON_FIELDS, SCORE_FIELDS, TIERS, example_lead)
-from mqlscore.features.fit import lead_facts
 from mqlscore.serving import context
 from mqlscore.serving.errors import FieldProblem, RequestRejected, StartupError
 from mqlscore.serving.schemas import (AccountLead, AccountReason, AccountSummary, LeadIn, LeadScore, Notice, Reason,
@@ -212,10 +211,7 @@ class ScoringEngine:
         snapshots = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy(), "as_of": as_of})
         any_reasons = any(reasons for _, reasons in items)
         with_accounts = self.model.accounts is not None
-        # the leads' fit facts, worked out once for the features and the account summaries
-        facts = lead_facts(leads) if with_accounts else None
-        scored = self.model.score_columns(leads, activities, snapshots, reasons=any_reasons, alone=with_accounts,
-                                          facts=facts)
+        scored = self.model.score_columns(leads, activities, snapshots, reasons=any_reasons, alone=with_accounts)
         names = SCORE_FIELDS[1:] + ((*POINTS_FIELDS, *REASON_FIELDS) if any_reasons else ())
         names += ("log_odds", "alone_log_odds") if with_accounts else ()  # what the account scores read
         columns = {c: _as_list(scored[c]) for c in names}
@@ -223,15 +219,13 @@ class ScoringEngine:
         for (request, reasons), size in zip(items, sizes):
             rows = {c: v[start:start + size] for c, v in columns.items()}
             rows["lead_id"] = request.leads["lead_id"].tolist()  # as given (the stacked ones carry a prefix)
-            part = None if facts is None else {k: v[start:start + size] for k, v in facts.items()}
-            out.append(self._response(rows, request, reasons, self._accounts(rows, request, reasons, part)))
+            out.append(self._response(rows, request, reasons, self._accounts(rows, request, reasons)))
             start += size
         return out
 
-    def _accounts(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool,
-                  facts: dict[str, Any] | None = None) -> list[AccountSummary]:
-        """Each account of one request scored from its leads' scores and fit facts
-        (``mqlscore.accounts``); none when the model has no account scores."""
+    def _accounts(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool) -> list[AccountSummary]:
+        """Each account of one request scored from its leads' scores (``mqlscore.accounts``);
+        none when the model has no account scores."""
         if self.model.accounts is None:
             return []
         from mqlscore.accounts import account_records
@@ -240,8 +234,7 @@ class ScoringEngine:
         lead_scores = {"lead_id": columns["lead_id"], "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads),
                        **{c: columns[c] for c in ("score", "log_odds", "alone_log_odds")}}
         out = []
-        for row in account_records(self.model, request.leads, request.activities, lead_scores, reasons=reasons,
-                                   facts=facts):
+        for row in account_records(self.model, request.leads, request.activities, lead_scores, reasons=reasons):
             row.pop("as_of")
             members = row.pop("members")
             row["coverage"] = [RoleCoverage.model_construct(**c) for c in row["coverage"]]

@@ -395,6 +395,15 @@ class StoreConfig(_Section):
     max_extra_fields_per_lead: int = Field(50, ge=0, description="More fields outside the contract on one event.")
     max_field_name_chars: int = Field(64, ge=1, description="A longer field name on an event: 422.")
     max_text_chars: int = Field(2_000, ge=16, description="A longer string value on an event: 422.")
+    group_linger_ms: float = Field(20.0, ge=0, le=1_000, description="When POST /events requests come "
+                                   "concurrently (one arrives while another is in flight), a worker's group commit "
+                                   "waits up to this long after the oldest for more, so that they share the "
+                                   "contract's check and one transaction. A lone request, or a sender's next request "
+                                   "after its last answer, never waits. A sender waiting for each answer on c "
+                                   "connections gets at most about c / (this + the write) requests per second. "
+                                   "0: never wait.")
+    group_target_events: int = Field(50, ge=1, description="A group commit waiting for more requests is written as "
+                                     "soon as it holds this many events.")
     max_group_leads: int = Field(2_000, ge=1, description="Colleagues read with a lead to score it (its account's "
                                  "most recently created leads; more are left out of the account features).")
     lookahead_days: int = Field(365, ge=1, le=3650, description="How far ahead mql_until is looked for: an MQL "

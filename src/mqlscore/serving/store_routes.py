@@ -88,7 +88,7 @@ def store_routes(get_store: Callable[[], StoreService | None]) -> list[Any]:
         if extra:
             raise RequestRejected(422, "unknown fields", [FieldProblem(str(extra[0])[:40], "not a field of the body "
                                                                                            "(only events)")])
-        answer = await run_in_threadpool(store.ingest, body["events"])
+        answer = await store.ingest_async(body["events"])
         context.count(events=len(body["events"]), accepted=answer["accepted"])
         return _answer(200, answer)
 

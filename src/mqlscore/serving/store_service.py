@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from typing import Any
 
 import pandas as pd
@@ -20,6 +19,7 @@ import pandas as pd
 from mqlscore.config import StoreConfig
 from mqlscore.serving.engine import ScoringEngine, iso_utc
 from mqlscore.serving.errors import FieldProblem, RequestRejected
+from mqlscore.serving.group_commit import GroupCommit
 from mqlscore.serving.tables import RequestTables
 from mqlscore.store.clock import Clock
 from mqlscore.store.events import EventsRejected, check_events, check_shape
@@ -45,11 +45,7 @@ class StoreService:
         self.thread: ScorerThread | None = None
         self.process: Any = None  # the ScorerProcess this worker started, if any
         self.sender: Any = None
-        # Group commit of POST /events (see ingest): the requests waiting, and whether one
-        # of their threads is writing a group now.
-        self._waiting: list[_Pending] = []
-        self._group_lock = threading.Lock()
-        self._writing = False
+        self.intake = GroupCommit(self._write_group, config)  # POST /events, written in groups
 
     @classmethod
     def open(cls, engine: ScoringEngine, url: str, clock: Clock | None = None,
@@ -86,6 +82,7 @@ class StoreService:
 
     def stop(self) -> None:
         """Stop the background work and close the store."""
+        self.intake.close()
         if self.thread is not None:
             self.thread.stop()
         if self.process is not None:
@@ -99,58 +96,27 @@ class StoreService:
         """Check and store a batch (RequestRejected naming each event's problems);
         ``{"accepted": n, "duplicates": m, "warnings": [...]}`` once durable.
 
-        Group commit: requests that arrive while this worker is writing others wait,
-        then are checked by the contract and written together, in one pass and one
-        transaction (the fixed cost of both is most of a small request's). Each still
-        gets its own answer: its own accepted and duplicate counts, its own warnings
-        (a request with any is checked again alone for their exact wording), and a
-        group the contract refuses is taken again one request at a time, so a bad
-        request fails alone, with its own events' indices."""
+        Group commit (:mod:`mqlscore.serving.group_commit`): requests that arrive while
+        this worker is writing others, or stream in, are checked by the contract and
+        written together, in one pass and one transaction. Each still gets its own
+        answer: its own accepted and duplicate counts, its own warnings (a request with
+        any is checked again alone for their exact wording), and a group the contract
+        refuses is taken again one request at a time, so a bad request fails alone,
+        with its own events' indices."""
+        self._check_shape(events)
+        return self.intake.submit(events)
+
+    async def ingest_async(self, events: Any) -> dict[str, Any]:
+        """:meth:`ingest` from the event loop: the request waits for its group without
+        holding a thread."""
+        self._check_shape(events)
+        return await self.intake.submit_async(events)
+
+    def _check_shape(self, events: Any) -> None:
         try:
             check_shape(events, self.config)
         except EventsRejected as exc:
             raise _rejected(exc) from None
-        request = _Pending(events)
-        with self._group_lock:
-            self._waiting.append(request)
-            if not self._writing:
-                self._writing = request.writes = True
-        if not request.writes:
-            request.done.wait()  # answered, or handed the next group to write
-        if request.writes:
-            self._write_next_group()
-        if request.error is not None:
-            raise request.error
-        return request.answer
-
-    def _write_next_group(self) -> None:
-        """Write the requests at the head of the queue (this thread's first), up to
-        ``max_events_per_request`` events, answer them, and hand on to the next waiting."""
-        with self._group_lock:
-            group = [self._waiting.pop(0)]
-            total = len(group[0].events)
-            while self._waiting and total + len(self._waiting[0].events) <= self.config.max_events_per_request:
-                total += len(self._waiting[0].events)
-                group.append(self._waiting.pop(0))
-        try:
-            for request, answer in zip(group, self._write_group([r.events for r in group])):
-                if isinstance(answer, Exception):
-                    request.error = answer
-                else:
-                    request.answer = answer
-        except BaseException as exc:  # the database failed: every request of the group fails with it
-            for request in group:
-                request.error = exc
-            raise
-        finally:
-            with self._group_lock:
-                if self._waiting:
-                    self._waiting[0].writes = True
-                    self._waiting[0].done.set()
-                else:
-                    self._writing = False
-            for request in group[1:]:
-                request.done.set()
 
     def _write_group(self, requests: list[list[Any]]) -> list[dict[str, Any] | RequestRejected]:
         """Each request's answer (or refusal), the group checked and written as one batch."""
@@ -330,19 +296,6 @@ class StoreService:
 
 
 _EVENT_INDEX = re.compile(r"^events\[(\d+)\](.*)$", re.DOTALL)
-
-
-class _Pending:
-    """One ``POST /events`` in the group commit: its events, then its answer or error."""
-
-    __slots__ = ("answer", "done", "error", "events", "writes")
-
-    def __init__(self, events: list[Any]) -> None:
-        self.events = events
-        self.done = threading.Event()
-        self.writes = False  # this request's thread writes the next group
-        self.answer: dict[str, Any] | None = None
-        self.error: BaseException | None = None
 
 
 def _outcome_leads(events: list[Any]) -> list[str]:

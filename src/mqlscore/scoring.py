@@ -288,16 +288,30 @@ class ScoringModel:
         names = [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
         return X.assign(**{n: X[n].where(X[n].isna(), 0).astype(X[n].dtype) for n in names})
 
-    def _alone_input(self, data: pd.DataFrame | np.ndarray, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
-        """:meth:`alone` on the model's input (LightGBM's matrix edited in place of a copy:
-        no second conversion of the block)."""
+    def _alone_raw_log_odds(self, data: pd.DataFrame | np.ndarray, X: pd.DataFrame, raw: np.ndarray) -> np.ndarray:
+        """The raw log-odds of :meth:`alone`'s block, given the model's input ``data`` for ``X``
+        and its raw log-odds ``raw``.
+
+        Most rows are alone already (no colleague among the leads scored: account features 0,
+        or missing without an account): they keep ``raw``, their input being the same. On
+        LightGBM's matrix each row is predicted on its own, so only the other rows are
+        predicted again (edited in a copy: no second conversion of the block); the scorecard's
+        block is predicted whole when any row changes (its matrix product is not row by row)."""
         if not isinstance(data, np.ndarray):
-            return self.alone(X)
+            names = [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
+            if not any((X[n].notna() & X[n].ne(0)).any() for n in names):
+                return raw
+            return self.raw_log_odds(self.alone(X))
         names = {s.name for s in self.builder.specs_ if s.group == "account"}
         columns = [j for j, name in enumerate(self.model.feature_names_) if name in names]
-        out = data.copy()
-        part = out[:, columns]
-        out[:, columns] = np.where(np.isnan(part), np.nan, 0.0)
+        part = data[:, columns]
+        changed = np.flatnonzero(((part != 0) & ~np.isnan(part)).any(axis=1))
+        if not len(changed):
+            return raw
+        rows = data[changed]
+        rows[:, columns] = np.where(np.isnan(part[changed]), np.nan, 0.0)
+        out = raw.copy()
+        out[changed] = self.raw_log_odds(rows)
         return out
 
     def score_features(self, X: pd.DataFrame, reasons: bool = True, alone: bool = False) -> pd.DataFrame:
@@ -320,8 +334,7 @@ class ScoringModel:
         }
         if alone:
             columns["log_odds"] = np.asarray(cal, float)
-            columns["alone_log_odds"] = np.asarray(self.calibrator.logit(self.raw_log_odds(
-                self._alone_input(data, X))), float)
+            columns["alone_log_odds"] = np.asarray(self.calibrator.logit(self._alone_raw_log_odds(data, X, raw)), float)
         if reasons:
             parts = self.attribution(data)
             items = reasons_for(parts.points, parts.signals, parts.groups, X, self.config.top_reasons,

@@ -18,16 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mqlscore.contract.schema import DERIVED_LEAD_COLUMNS
 from mqlscore.features.account import buying_groups
 from mqlscore.features.events import US_PER_DAY, SortedEvents, time_frame, to_us
-from mqlscore.features.fit import lead_facts, stripped_text
-from mqlscore.features.titles import NO_COMMITTEE
+from mqlscore.features.fit import stripped_text
+from mqlscore.features.titles import NO_COMMITTEE, title_labels
 from mqlscore.models.account import MEMBER_COLUMNS
 from mqlscore.scoring import ScoringModel
 
 # Up to this many rows (a service request: at most 1,000 leads by default), plain Python
 # beats pandas' per-call overhead; above it, pandas' hashing wins.
 SMALL = 1_000
+# What a minimised lead (the lead store's) keeps of its title: persona, seniority, committee role.
+_STORED_TITLE_FACTS = DERIVED_LEAD_COLUMNS["job_title"]
+_STORED_ROLE = dict(zip(("persona", "seniority", "committee_role"), _STORED_TITLE_FACTS))["committee_role"]
 
 
 @dataclass
@@ -83,8 +87,10 @@ def _codes(values: np.ndarray, *more: np.ndarray) -> tuple[list[np.ndarray], int
     many distinct texts there are."""
     arrays = [values, *more]
     if sum(len(a) for a in arrays) > SMALL:
-        index = pd.Index(pd.unique(np.concatenate(arrays)))
-        return [index.get_indexer(a) for a in arrays], len(index)
+        # one factorisation of the object arrays (an Index of them would be converted to pandas'
+        # string dtype first, which cost more than the look-ups)
+        codes, uniques = pd.factorize(np.concatenate(arrays))
+        return np.split(codes.astype(np.int64), np.cumsum([len(a) for a in arrays])[:-1]), len(uniques)
     seen: dict[str, int] = {}
     return [np.array([seen.setdefault(v, len(seen)) for v in a], np.int64) for a in arrays], len(seen)
 
@@ -92,7 +98,7 @@ def _codes(values: np.ndarray, *more: np.ndarray) -> tuple[list[np.ndarray], int
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Each of ``wanted``'s position in ``ids`` (unique), -1 when absent."""
     if len(ids) + len(wanted) > SMALL:
-        index = pd.Index(ids)
+        index = pd.Index(ids, dtype=object)  # as they are: no conversion to pandas' string dtype
         if not index.is_unique:
             raise ValueError("leads: lead_id must be unique")
         return index.get_indexer(wanted)
@@ -128,6 +134,27 @@ def days_since_activity(activities: pd.DataFrame, lead_ids: np.ndarray, as_of_us
     return out
 
 
+def committee_facts(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each lead's committee role and organisation type (object arrays, in the leads' order),
+    as ``features.fit.lead_facts`` gives them: from the title, or a minimised lead's stored
+    title facts; the type stripped and in lower case (None when missing or empty).
+
+    Only these two of its facts: the others (sizes, e-mail, geography) took most of its time
+    in a request's account summaries, which read none of them (tested equal to it)."""
+    n = len(leads)
+    titles = leads["job_title"] if "job_title" in leads else pd.Series(np.full(n, None, dtype=object), dtype=object)
+    if "job_title" in leads or not any(c in leads for c in _STORED_TITLE_FACTS):
+        role = title_labels(titles)["committee_role"]
+    else:  # a minimised lead: its stored role, else (not stored) the title's
+        stored = (np.asarray(leads[_STORED_ROLE], dtype=object) if _STORED_ROLE in leads
+                  else np.full(n, None, dtype=object))
+        missing = pd.isna(stored)
+        role = np.where(missing, title_labels(titles)["committee_role"], stored).astype(object) if missing.any() \
+            else stored
+    org = stripped_text(leads["org_type"]) if "org_type" in leads else np.full(n, None, dtype=object)
+    return role, np.array([None if v is None else v.lower() for v in org.tolist()] + [None], dtype=object)[:-1]
+
+
 def lead_log_odds(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,
                   rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The lead model's calibrated log-odds of each (``lead_id``, ``as_of``) row, as scored
@@ -157,9 +184,7 @@ def member_arrays(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataF
     group = buying_groups(wanted, raw[kept] if raw is not None else None)
     row = _first_seen(group, as_of_us)
     first = np.unique(row, return_index=True)[1]
-    facts = lead_facts(leads)
-    role = np.asarray(facts["committee_role"], dtype=object)[position]
-    org = np.asarray(facts["org_type"], dtype=object)[position]
+    role, org = (values[position] for values in committee_facts(leads))
     # a model fitted without activity data counts none: no lead is ever active for it
     days = (days_since_activity(activities, wanted, as_of_us) if model.builder.intent_learned
             else np.full(len(wanted), np.nan))
@@ -212,6 +237,13 @@ def _most_common(row: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray
     out = np.full(n_rows, None, dtype=object)
     given = np.flatnonzero(pd.notna(values))
     if not len(given):
+        return out
+    if len(given) <= SMALL:
+        # per row, each value's count in order of first sighting: max() keeps the first of equals
+        counts: list[dict[object, int]] = [{} for _ in range(n_rows)]
+        for r, v in zip(row[given].tolist(), np.asarray(values, dtype=object)[given].tolist()):
+            counts[r][v] = counts[r].get(v, 0) + 1
+        out[:] = [max(c, key=c.__getitem__) if c else None for c in counts]
         return out
     codes, uniques = pd.factorize(np.asarray(values, dtype=object)[given])
     counts = np.zeros((n_rows, len(uniques)), np.int64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,18 +31,13 @@ from mqlscore.scoring import ScoringModel, tiers_of
 # Leads named one by one in an aggregation's reasons; the rest are summed into one reason.
 MAX_LEAD_REASONS = 8
 STATE_OF_CODE = {code: state for state, code in STATE_CODES.items()}
+_STATE_NAMES = np.array([STATE_OF_CODE[code] for code in range(len(STATE_CODES))], dtype=object)  # by code
 NULLABLE = ("best_missing_role", "best_missing_points", "best_missing_text", "base_points", "reasons", "reasons_text")
 # A scored account: the account file's columns with the lists as lists (``reasons``, ``lead_ids``),
 # each lead's score, role and state (``members``) and every role's state in words (``coverage``).
 _AS_LISTS = {"reasons_json": "reasons", "lead_ids_json": "lead_ids"}
 ACCOUNT_COLUMNS = (*(_AS_LISTS.get(c, c) for c in ACCOUNT_FILE_COLUMNS[:-2]), "members", "coverage",
                    *ACCOUNT_FILE_COLUMNS[-2:])
-
-
-def _lead_state(days: float, engaged_days: float, recent_days: float) -> str:
-    if days <= engaged_days:
-        return "engaged"
-    return "recent" if days <= recent_days else "silent"
 
 
 def evidence_for(evidence: dict[str, Any] | None, org_type: object, role: str) -> dict[str, Any] | None:
@@ -110,112 +106,163 @@ def _account_rows(model: ScoringModel, found: MemberArrays, members: dict[str, n
     accounts = model.accounts
     am, scale = accounts.model, accounts.scale
     n = found.n_rows
-    # what every part below reads, computed once
+    # the numbers of every row at once (NumPy), then plain lists: a row reads a handful of
+    # cells, and a list's cell costs a fraction of an array's
     states = am.states(members, n)
     design = am.design_matrix(members, n, states) if am.method == "learned" else None
     log_odds = am.log_odds(members, n, design)
     unclipped = scale.unclipped(log_odds)
     score = scale.score(log_odds)
-    probability = 0.5 * (1 + np.tanh(0.5 * log_odds))
-    tiers = tiers_of(score, model.config.tier_cutoffs)
+    probability = (0.5 * (1 + np.tanh(0.5 * log_odds))).tolist()
+    tiers = tiers_of(score, model.config.tier_cutoffs).tolist()
+    score = score.tolist()
+    state_names = _STATE_NAMES[states].tolist()
+    best_role, best_points = _best_missing(am, scale, members, n, states, unclipped)
+    lead_rows = _lead_rows(am, members)
+    by_row = _positions_by_row(members["row"], n, np.lexsort((members["lead_id"], -members["lead_score"],
+                                                                members["row"])))
+    signals = _Signals.of(am, members, n, design, log_odds, scale) if reasons else None
     evidence = accounts.metadata.get("evidence")
-    # the missing role whose engaged contact would add the most points, by the account model
-    missing = states == STATE_CODES["missing"]
-    gains = np.full((n, len(am.roles)), -np.inf)
-    if missing.any():
-        added = scale.unclipped(am.with_contact(members, n)) - unclipped[:, None]
-        gains[missing] = added[missing]
-    base, parts = am.explain_arrays(members, n, design, log_odds) if reasons else (None, None)
-    row_of = members["row"]
-    lead_ids, lead_score, role, days = members["lead_id"], members["lead_score"], members["role"], members["days_since"]
-    order = np.lexsort((lead_ids, -lead_score, row_of))
-    by_row: list[list[int]] = [[] for _ in range(n)]
-    for k in order:
-        by_row[row_of[k]].append(int(k))
-    parts_by_row = _positions_by_row(parts["row"], n) if parts is not None else []
-    # plain arrays: a reason reads a handful of cells
-    columns = ({"signal": parts["signal"], "member": parts["member"], "logit": parts["logit"],
-                "lead_id": lead_ids, "role": role, "days": days} if parts is not None else {})
+    account_ids = [str(a) for a in found.rows["account_id"].tolist()]
+    org_types = found.rows["org_type"].tolist()
     name = str(model.metadata.get("model_name", DEFAULT_MODEL_NAME))
     version = str(model.metadata.get("model_version", "unregistered"))
-    # a role's coverage in words depends on its state only: worded once per call
-    state_text = functools.lru_cache(maxsize=None)(
-        lambda role, state: role_state_text(role, state, am.engaged_days, am.recent_days))
     rows = []
-    for i in range(n):
-        idx = by_row[i]
-        org_type = found.rows["org_type"][i]
-        roles_in = {state: [r for j, r in enumerate(am.roles) if STATE_OF_CODE[int(states[i, j])] == state]
-                    for state in COMMITTEE_STATES}
-        best_missing, best_points, best_text = None, None, None
-        if np.isfinite(gains[i]).any():
-            j = int(np.argmax(gains[i]))
-            best_missing, best_points = am.roles[j], round(float(gains[i, j]), 1)
+    for i, (state_of, idx, as_of_i) in enumerate(zip(state_names, by_row, as_of)):
+        org_type, j = org_types[i], best_role[i]
+        best_missing, best_text, points = None, None, None
+        if j >= 0:
+            best_missing, points = am.roles[j], round(best_points[i], 1)
             best_text = missing_role_text(best_missing, org_type, evidence_for(evidence, org_type, best_missing),
-                                          best_points)
-        coverage = [{"role": r, "state": STATE_OF_CODE[int(states[i, j])],
-                     "text": state_text(r, STATE_OF_CODE[int(states[i, j])])} for j, r in enumerate(am.roles)]
-        lead_rows = [{"lead_id": lead_ids[k], "score": float(lead_score[k]),
-                      "committee_role": str(role[k]) if role[k] in am.roles else None,
-                      "state": _lead_state(days[k], am.engaged_days, am.recent_days)} for k in idx]
-        items = (_reasons(am, columns, parts_by_row[i], idx, states[i], scale.points_per_logit)
-                 if reasons else None)
+                                          points)
+        items = signals.reasons(i, idx, state_of) if signals is not None else None
+        members_i = [lead_rows[k] for k in idx]
         rows.append({
-            "account_id": str(found.rows["account_id"][i]), "as_of": as_of[i],
-            "probability": float(probability[i]), "score": round(float(score[i]), 1),
-            "tier": str(tiers[i]),
-            "is_mqa": bool(probability[i] >= accounts.threshold), "n_leads": len(idx),
-            **{f"roles_{state}": roles_in[state] for state in COMMITTEE_STATES},
-            "best_missing_role": best_missing, "best_missing_points": best_points, "best_missing_text": best_text,
-            "base_points": round(float(scale.unclipped(base[i])), 2) if reasons else None,
+            "account_id": account_ids[i], "as_of": as_of_i,
+            "probability": probability[i], "score": round(score[i], 1), "tier": tiers[i],
+            "is_mqa": probability[i] >= accounts.threshold, "n_leads": len(idx),
+            **{f"roles_{state}": [r for r, s in zip(am.roles, state_of) if s == state] for state in COMMITTEE_STATES},
+            "best_missing_role": best_missing, "best_missing_points": points, "best_missing_text": best_text,
+            "base_points": round(signals.base_points[i], 2) if signals is not None else None,
             "reasons": items, "reasons_text": reasons_text(items) if items is not None else None,
-            "lead_ids": [r["lead_id"] for r in lead_rows], "members": lead_rows, "coverage": coverage,
+            "lead_ids": [m["lead_id"] for m in members_i], "members": members_i,
+            "coverage": [{"role": r, "state": s, "text": _coverage_text(r, s, am.engaged_days, am.recent_days)}
+                         for r, s in zip(am.roles, state_of)],
             "model_name": name, "model_version": version,
         })
     return rows
 
 
-def _positions_by_row(row: np.ndarray, n_rows: int) -> list[np.ndarray]:
-    """Per row, the positions holding it, in order."""
-    order = np.argsort(row, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(row, minlength=n_rows))[:-1])
+@functools.lru_cache(maxsize=256)
+def _coverage_text(role: str, state: str, engaged_days: float, recent_days: float) -> str:
+    """A role's coverage in words (:func:`~mqlscore.explain.role_state_text`): it depends on
+    the role and its state only, so it is worded once per process, not once per account."""
+    return role_state_text(role, state, engaged_days, recent_days)
 
 
-def _reasons(am: Any, columns: dict[str, np.ndarray], part_rows: np.ndarray, member_rows: list[int],
-             state_codes: np.ndarray, points_per_logit: float) -> list[dict[str, Any]]:
-    """Every signal of one account with its points, largest first: together with the base
-    points they are the account's score before clipping to 0-100 (a signal under 0.005
-    points is left out)."""
-    days, lead_id, role = columns["days"], columns["lead_id"], columns["role"]
-    engaged = int(sum(days[k] <= am.engaged_days for k in member_rows))
-    items: list[dict[str, Any]] = []
-    leads: list[tuple[float, int]] = []
-    for r in np.asarray(part_rows, int):
-        signal, member = str(columns["signal"][r]), int(columns["member"][r])
-        points = float(columns["logit"][r]) * points_per_logit
-        if signal == "lead":
-            leads.append((points, member))
-            continue
-        facts: dict[str, Any] = {"n_leads": len(member_rows), "engaged": engaged}
-        if member >= 0:
-            facts.update(lead_id=lead_id[member], role=role[member], days_since=days[member])
-        if signal.startswith("role:"):
-            facts["state"] = STATE_OF_CODE[int(state_codes[am.roles.index(signal[5:])])]
-        items.append({"signal": signal, "text": account_reason_text(signal, facts, am.engaged_days, am.recent_days),
-                      "points": points})
-    leads.sort(key=lambda x: -abs(x[0]))
-    for points, member in leads[:MAX_LEAD_REASONS]:
-        items.append({"signal": "lead", "points": points, "text": account_reason_text(
-            "lead", {"lead_id": lead_id[member], "role": role[member], "days_since": days[member]},
-            am.engaged_days, am.recent_days)})
-    rest = leads[MAX_LEAD_REASONS:]
-    if rest:
-        items.append({"signal": "other_leads", "points": sum(p for p, _ in rest),
-                      "text": f"{len(rest)} more leads of the account"})
-    items.sort(key=lambda r: -abs(r["points"]))
-    # a signal the model gives no weight adds nothing: not a reason (the rest still add up)
-    return [{**r, "points": round(r["points"], 2), "sign": "+" if r["points"] >= 0 else "-"} for r in items
-            if abs(r["points"]) >= 0.005]
+def _best_missing(am: Any, scale: Any, members: dict[str, np.ndarray], n_rows: int, states: np.ndarray,
+                  unclipped: np.ndarray) -> tuple[list[int], list[float]]:
+    """Per row, the missing role whose engaged contact would add the most points by the
+    account model (its position in ``am.roles``; -1 when no role is missing) and those
+    points (before rounding)."""
+    gains = np.full((n_rows, len(am.roles)), -np.inf)
+    missing = states == STATE_CODES["missing"]
+    if missing.any():
+        added = scale.unclipped(am.with_contact(members, n_rows)) - unclipped[:, None]
+        gains[missing] = added[missing]
+    if not len(am.roles):
+        return [-1] * n_rows, [0.0] * n_rows
+    best = gains.argmax(axis=1)  # the first of equal gains, as for one row
+    return (np.where(np.isfinite(gains).any(axis=1), best, -1).tolist(),
+            gains[np.arange(n_rows), best].tolist())
+
+
+def _lead_rows(am: Any, members: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per member, its line of the account view: lead id, score, committee role (None
+    when not on the committee) and state (engaged, recent or silent)."""
+    days = members["days_since"]
+    # NaN (no activity) is neither engaged nor recent: silent
+    state = np.where(days <= am.engaged_days, "engaged", np.where(days <= am.recent_days, "recent", "silent"))
+    roles = am.roles
+    return [{"lead_id": lead_id, "score": score, "committee_role": str(role) if role in roles else None,
+             "state": s}
+            for lead_id, score, role, s in zip(members["lead_id"].tolist(), members["lead_score"].tolist(),
+                                               members["role"].tolist(), state.tolist())]
+
+
+def _positions_by_row(row: np.ndarray, n_rows: int, order: np.ndarray | None = None) -> list[list[int]]:
+    """Per row, the positions holding it, in ``order`` (default: ascending)."""
+    positions = np.arange(len(row)) if order is None else np.asarray(order)
+    out: list[list[int]] = [[] for _ in range(n_rows)]
+    for k, r in zip(positions.tolist(), np.asarray(row)[positions].tolist()):
+        out[r].append(k)
+    return out
+
+
+@dataclass
+class _Signals:
+    """Every row's signals and their points (``AccountModel.explain_arrays``) as plain
+    lists, with the member facts their words read."""
+
+    base_points: list[float]  # per row, before rounding
+    signal: list[str]  # per part
+    member: list[int]  # per part: the member it names, -1 when none
+    points: list[float]  # per part, before rounding
+    by_row: list[list[int]]  # per row, its parts in order
+    lead_id: list[str]  # per member
+    role: list[Any]
+    days: list[float]
+    engaged: list[bool]
+    engaged_days: float
+    recent_days: float
+    roles: tuple[str, ...]
+
+    @classmethod
+    def of(cls, am: Any, members: dict[str, np.ndarray], n_rows: int, design: np.ndarray | None,
+           log_odds: np.ndarray, scale: Any) -> _Signals:
+        """The signals of ``n_rows`` account rows scored ``log_odds`` (``design``: their
+        learned features when the model reads them)."""
+        base, parts = am.explain_arrays(members, n_rows, design, log_odds)
+        days = members["days_since"]
+        return cls(scale.unclipped(base).tolist(), parts["signal"].tolist(), parts["member"].tolist(),
+                   (parts["logit"] * scale.points_per_logit).tolist(), _positions_by_row(parts["row"], n_rows),
+                   members["lead_id"].tolist(), members["role"].tolist(), days.tolist(),
+                   (days <= am.engaged_days).tolist(), am.engaged_days, am.recent_days, am.roles)
+
+    def reasons(self, i: int, member_rows: list[int], states: list[str]) -> list[dict[str, Any]]:
+        """Every signal of row ``i`` (members ``member_rows``, role states ``states``) with its
+        points, largest first: together with the base points they are the account's score
+        before clipping to 0-100 (a signal under 0.005 points is left out)."""
+        engaged = sum(self.engaged[k] for k in member_rows)
+        items: list[dict[str, Any]] = []
+        leads: list[tuple[float, int]] = []
+        for r in self.by_row[i]:
+            signal, member, points = self.signal[r], self.member[r], self.points[r]
+            if signal == "lead":
+                leads.append((points, member))
+                continue
+            if signal.startswith("role:"):  # the role's coverage in words
+                role = signal[5:]
+                text = _coverage_text(role, states[self.roles.index(role)], self.engaged_days, self.recent_days)
+            else:
+                facts: dict[str, Any] = {"n_leads": len(member_rows), "engaged": engaged}
+                if member >= 0:
+                    facts.update(lead_id=self.lead_id[member], role=self.role[member], days_since=self.days[member])
+                text = account_reason_text(signal, facts, self.engaged_days, self.recent_days)
+            items.append({"signal": signal, "text": text, "points": points})
+        leads.sort(key=lambda x: -abs(x[0]))
+        for points, member in leads[:MAX_LEAD_REASONS]:
+            items.append({"signal": "lead", "points": points, "text": account_reason_text(
+                "lead", {"lead_id": self.lead_id[member], "role": self.role[member],
+                         "days_since": self.days[member]}, self.engaged_days, self.recent_days)})
+        rest = leads[MAX_LEAD_REASONS:]
+        if rest:
+            items.append({"signal": "other_leads", "points": sum(p for p, _ in rest),
+                          "text": f"{len(rest)} more leads of the account"})
+        items.sort(key=lambda r: -abs(r["points"]))
+        # a signal the model gives no weight adds nothing: not a reason (the rest still add up)
+        return [{**r, "points": round(r["points"], 2), "sign": "+" if r["points"] >= 0 else "-"} for r in items
+                if abs(r["points"]) >= 0.005]
 
 
 def score_open_accounts(model: ScoringModel, dataset: Dataset) -> pd.DataFrame:

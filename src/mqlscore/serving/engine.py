@@ -23,8 +23,7 @@ from mqlscore.contract.schema import (DEFAULT_MODEL_NAME, EARLIEST, LATEST, OUT_
                                       REASON_FIELDS, SCORE_FIELDS, TIERS, example_lead)
 from mqlscore.serving import context
 from mqlscore.serving.errors import FieldProblem, RequestRejected, StartupError
-from mqlscore.serving.schemas import (AccountLead, AccountReason, AccountSummary, LeadIn, LeadScore, Notice, Reason,
-                                      RoleCoverage, ScoreResponse)
+from mqlscore.serving.schemas import AccountSummary, LeadIn, LeadScore, Notice, ScoreResponse
 from mqlscore.serving.tables import RequestTables, request_tables, stack_tables
 
 if TYPE_CHECKING:
@@ -77,6 +76,14 @@ def service_config_for(folder: Path | str | None) -> ServiceConfig:
 def _as_list(values: Any) -> list[Any]:
     """A score column (an array or a list) as a list of plain Python values."""
     return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """An account row of ``mqlscore.accounts.account_records`` as ``AccountSummary``'s fields:
+    its members are the summary's leads; its as-of time is the response's."""
+    fields = {k: v for k, v in row.items() if k not in ("as_of", "members")}
+    fields["leads"] = row["members"]
+    return fields
 
 
 def iso_utc(ts: pd.Timestamp) -> str:
@@ -233,16 +240,11 @@ class ScoringEngine:
         # columns, not a frame: for a request's few leads a frame costs more than the scoring
         lead_scores = {"lead_id": columns["lead_id"], "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads),
                        **{c: columns[c] for c in ("score", "log_odds", "alone_log_odds")}}
-        out = []
-        for row in account_records(self.model, request.leads, request.activities, lead_scores, reasons=reasons):
-            row.pop("as_of")
-            members = row.pop("members")
-            row["coverage"] = [RoleCoverage.model_construct(**c) for c in row["coverage"]]
-            row["leads"] = [AccountLead.model_construct(**m) for m in members]
-            if row["reasons"] is not None:
-                row["reasons"] = [AccountReason.model_construct(**r) for r in row["reasons"]]
-            out.append(AccountSummary.model_construct(**row))
-        return out
+        # validated, not constructed: pydantic builds the nested models (coverage, leads, reasons)
+        # in its compiled core, a third of the time model_construct takes for each in Python; the
+        # values are the ones given, and they pass (tested)
+        return [AccountSummary.model_validate(_summary_fields(row))
+                for row in account_records(self.model, request.leads, request.activities, lead_scores, reasons=reasons)]
 
     def _response(self, columns: dict[str, list[Any]], request: RequestTables, reasons: bool,
                   accounts: list[AccountSummary] | None = None, n_leads: int | None = None) -> ScoreResponse:
@@ -250,15 +252,11 @@ class ScoringEngine:
         its ``n_leads`` leads (default: all of the request's)."""
         cols = {c: columns[c] for c in SCORE_FIELDS + ((*POINTS_FIELDS, *REASON_FIELDS) if reasons else ())}
         name, version = self.name, self.version
-        scores = []
-        for k in range(request.n_leads if n_leads is None else n_leads):
-            item: dict[str, Any] = {c: v[k] for c, v in cols.items()}
-            if reasons:
-                item["reasons"] = [Reason.model_construct(signal=r["signal"], group=r["group"], text=r["text"],
-                                                          points=r["points"], sign=r["sign"])
-                                   for r in item["reasons"]]
-            item["is_mql"] = bool(item["is_mql"])
-            scores.append(LeadScore.model_construct(model_name=name, model_version=version, **item))
+        # validated, not constructed: pydantic builds each score and its reasons in its compiled
+        # core, far cheaper than model_construct in Python (the values pass as they are: tested)
+        scores = [LeadScore.model_validate({**{c: v[k] for c, v in cols.items()}, "model_name": name,
+                                            "model_version": version})
+                  for k in range(request.n_leads if n_leads is None else n_leads)]
         warnings = [Notice.model_construct(field=w.field, message=w.message) for w in request.warnings]
         return ScoreResponse.model_construct(as_of=iso_utc(request.as_of), model_name=name, model_version=version,
                                              scores=scores, warnings=warnings, accounts=list(accounts or []))

@@ -40,6 +40,14 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_dataset(demo_export: Path):
+    """The demo export read and validated by the contract (shared: do not change it)."""
+    from mqlscore.contract import load_folder
+
+    return load_folder(demo_export)
+
+
+@pytest.fixture(scope="session")
 def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic export of 700 leads (seed 5), read-only, for tests that need
     a real history but no trained model of their own."""

@@ -11,7 +11,6 @@ built one by one. Each short cut is checked here against the plain way, to the b
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,23 +18,11 @@ import pytest
 from support import parity_case
 
 from mqlscore.accounts import account_records, members
-from mqlscore.contract import load_folder
 from mqlscore.features import open_leads_at
 from mqlscore.features.fit import lead_facts, minimise_leads
 from mqlscore.scoring import ScoringModel
 from mqlscore.serving.engine import ScoringEngine
 from mqlscore.serving.schemas import AccountLead, AccountReason, AccountSummary, LeadIn, RoleCoverage
-
-
-@pytest.fixture(scope="module")
-def model(account_model: ScoringModel) -> ScoringModel:
-    """The session's trained model with its account scores (``conftest.account_model``)."""
-    return account_model
-
-
-@pytest.fixture(scope="module")
-def dataset(demo_export: Path):
-    return load_folder(demo_export)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -54,16 +41,16 @@ def _odd_leads() -> pd.DataFrame:
 
 @pytest.mark.parametrize("kind", ["export", "minimised", "odd", "odd minimised", "no title", "role not stored",
                                   "some roles not stored", "no org type"])
-def test_committee_facts_are_those_of_lead_facts(dataset, kind: str) -> None:
-    leads = _odd_leads() if kind.startswith("odd") else dataset.leads.head(3000)
+def test_committee_facts_are_those_of_lead_facts(demo_dataset, kind: str) -> None:
+    leads = _odd_leads() if kind.startswith("odd") else demo_dataset.leads.head(3000)
     if "minimised" in kind or "stored" in kind:
         leads = minimise_leads(leads)
     if kind == "no title":
         leads = leads.drop(columns="job_title")
     if kind == "role not stored":
-        leads = minimise_leads(dataset.leads.head(50)).drop(columns="_committee_role")
+        leads = minimise_leads(demo_dataset.leads.head(50)).drop(columns="_committee_role")
     if kind == "some roles not stored":
-        leads = minimise_leads(dataset.leads.head(50))
+        leads = minimise_leads(demo_dataset.leads.head(50))
         leads["_committee_role"] = leads["_committee_role"].where(np.arange(len(leads)) % 3 > 0, None)
     if kind == "no org type":
         leads = leads.drop(columns="org_type")
@@ -92,17 +79,17 @@ def test_plain_python_and_pandas_give_the_same_member_layout(monkeypatch: pytest
     assert _same(small[3], large[3])
 
 
-def test_a_lead_alone_is_predicted_again_only_when_it_has_colleagues(model: ScoringModel, dataset) -> None:
+def test_a_lead_alone_is_predicted_again_only_when_it_has_colleagues(account_model: ScoringModel, demo_dataset) -> None:
     # leads of the export's largest accounts (colleagues) mixed with leads of other accounts
-    rows = open_leads_at(dataset.leads, dataset.outcomes, dataset.as_of)
-    X = model.builder.transform(dataset.leads, dataset.activities, rows.head(2000))
-    data = model.model_input(X)
-    raw = model.raw_log_odds(data)
-    expected = model.raw_log_odds(model.model_input(model.alone(X)))  # the whole block, alone
-    got = model._alone_raw_log_odds(data, X, raw)
+    rows = open_leads_at(demo_dataset.leads, demo_dataset.outcomes, demo_dataset.as_of)
+    X = account_model.builder.transform(demo_dataset.leads, demo_dataset.activities, rows.head(2000))
+    data = account_model.model_input(X)
+    raw = account_model.raw_log_odds(data)
+    expected = account_model.raw_log_odds(account_model.model_input(account_model.alone(X)))  # the whole block, alone
+    got = account_model._alone_raw_log_odds(data, X, raw)
     assert np.array_equal(got, expected)
     assert (got != raw).any() and (got == raw).any(), "some leads had colleagues, some did not"
-    assert np.array_equal(model._alone_raw_log_odds(X, X, model.raw_log_odds(X)), expected)  # as a frame
+    assert np.array_equal(account_model._alone_raw_log_odds(X, X, account_model.raw_log_odds(X)), expected)  # as a frame
 
 
 def _constructed(row: dict) -> dict:
@@ -117,17 +104,17 @@ def _constructed(row: dict) -> dict:
 
 
 @pytest.mark.parametrize("reasons", [True, False])
-def test_validated_responses_hold_the_values_given(model: ScoringModel, dataset, reasons: bool) -> None:
-    engine = ScoringEngine(model)
-    _, payloads = parity_case(dataset, 40, seed=3)  # leads with every colleague of their accounts
+def test_validated_responses_hold_the_values_given(account_model: ScoringModel, demo_dataset, reasons: bool) -> None:
+    engine = ScoringEngine(account_model)
+    _, payloads = parity_case(demo_dataset, 40, seed=3)  # leads with every colleague of their accounts
     leads = [LeadIn.model_validate(x) for x in payloads]
-    response = engine.score(leads, as_of=dataset.as_of.isoformat(), reasons=reasons)
-    request = engine.prepare(leads, dataset.as_of.isoformat())
-    columns = model.score(request.leads, request.activities,
+    response = engine.score(leads, as_of=demo_dataset.as_of.isoformat(), reasons=reasons)
+    request = engine.prepare(leads, demo_dataset.as_of.isoformat())
+    columns = account_model.score(request.leads, request.activities,
                           pd.DataFrame({"lead_id": request.leads["lead_id"],
                                         "as_of": pd.DatetimeIndex([request.as_of] * request.n_leads)}),
                           reasons=reasons, alone=True)
-    records = account_records(model, request.leads, request.activities, columns, reasons=reasons)
+    records = account_records(account_model, request.leads, request.activities, columns, reasons=reasons)
     assert len(records) > 5
     assert [a.model_dump(mode="json") for a in response.accounts] == [_constructed(r) for r in records]
     for s, (_, r) in zip(response.scores, columns.iterrows()):

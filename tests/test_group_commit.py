@@ -57,6 +57,14 @@ def _in_threads(commit: GroupCommit, bodies: list[list[str]]) -> list:
     return answers
 
 
+def _first_request_being_written(commit: GroupCommit, recorder: Recorder) -> threading.Thread:
+    """Post request ``["a"]`` from a thread and wait until its write has begun."""
+    first = threading.Thread(target=commit.submit, args=(["a"],))
+    first.start()
+    assert recorder.entered.wait(10)
+    return first
+
+
 def test_a_sender_posting_one_request_after_another_is_never_held_back_by_the_linger() -> None:
     recorder = Recorder()
     commit = _commit(recorder, group_linger_ms=1_000)
@@ -72,9 +80,7 @@ def test_a_sender_posting_one_request_after_another_is_never_held_back_by_the_li
 def test_requests_that_come_while_one_is_written_are_written_together_with_their_own_answers() -> None:
     recorder = Recorder(hold_first=True)
     commit = _commit(recorder, group_linger_ms=0)
-    first = threading.Thread(target=commit.submit, args=(["a"],))
-    first.start()
-    assert recorder.entered.wait(10)
+    first = _first_request_being_written(commit, recorder)
     bodies = [["b1", "b2"], ["c"], ["d1", "d2", "d3"]]
     done: list = []
     waiting = threading.Thread(target=lambda: done.extend(_in_threads(commit, bodies)))
@@ -91,9 +97,7 @@ def test_requests_that_come_while_one_is_written_are_written_together_with_their
 def test_a_concurrent_stream_is_grouped_up_to_the_target_and_never_waits_longer_than_the_linger() -> None:
     recorder = Recorder(hold_first=True)
     commit = _commit(recorder, group_linger_ms=300, group_target_events=3)
-    first = threading.Thread(target=commit.submit, args=(["a"],))
-    first.start()
-    assert recorder.entered.wait(10)
+    first = _first_request_being_written(commit, recorder)
     recorder.release.set()
     # Two requests while one is in flight: short of the target, they wait for the linger.
     answers: list = []
@@ -113,9 +117,7 @@ def test_a_concurrent_stream_is_grouped_up_to_the_target_and_never_waits_longer_
 def test_a_full_group_is_written_without_waiting_out_the_linger() -> None:
     recorder = Recorder(hold_first=True)
     commit = _commit(recorder, group_linger_ms=1_000, group_target_events=4)
-    first = threading.Thread(target=commit.submit, args=(["a"],))
-    first.start()
-    assert recorder.entered.wait(10)
+    first = _first_request_being_written(commit, recorder)
     recorder.release.set()
     started = time.monotonic()
     answers = _in_threads(commit, [["b1", "b2"], ["c1", "c2"]])

@@ -285,8 +285,12 @@ class ScoringModel:
         the account features, which describe the *other* leads of the account (their roles,
         activity, count), at zero; a lead without an account keeps them missing. What
         ``builder.transform`` gives a lead whose account holds no one else."""
-        names = [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
+        names = self._account_feature_names(X)
         return X.assign(**{n: X[n].where(X[n].isna(), 0).astype(X[n].dtype) for n in names})
+
+    def _account_feature_names(self, X: pd.DataFrame) -> list[str]:
+        """The account features among ``X``'s columns (those :meth:`alone` sets to zero)."""
+        return [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
 
     def _alone_raw_log_odds(self, data: pd.DataFrame | np.ndarray, X: pd.DataFrame, raw: np.ndarray) -> np.ndarray:
         """The raw log-odds of :meth:`alone`'s block, given the model's input ``data`` for ``X``
@@ -298,8 +302,7 @@ class ScoringModel:
         predicted again (edited in a copy: no second conversion of the block); the scorecard's
         block is predicted whole when any row changes (its matrix product is not row by row)."""
         if not isinstance(data, np.ndarray):
-            names = [s.name for s in self.builder.specs_ if s.group == "account" and s.name in X.columns]
-            if not any((X[n].notna() & X[n].ne(0)).any() for n in names):
+            if not any((X[n].notna() & X[n].ne(0)).any() for n in self._account_feature_names(X)):
                 return raw
             return self.raw_log_odds(self.alone(X))
         names = {s.name for s in self.builder.specs_ if s.group == "account"}

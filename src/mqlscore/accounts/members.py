@@ -18,20 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mqlscore.contract.schema import DERIVED_LEAD_COLUMNS
 from mqlscore.features.account import buying_groups
 from mqlscore.features.events import US_PER_DAY, SortedEvents, time_frame, to_us
-from mqlscore.features.fit import stripped_text
-from mqlscore.features.titles import NO_COMMITTEE, title_labels
+from mqlscore.features.fit import committee_facts, stripped_text
+from mqlscore.features.titles import NO_COMMITTEE
 from mqlscore.models.account import MEMBER_COLUMNS
 from mqlscore.scoring import ScoringModel
 
 # Up to this many rows (a service request: at most 1,000 leads by default), plain Python
 # beats pandas' per-call overhead; above it, pandas' hashing wins.
 SMALL = 1_000
-# What a minimised lead (the lead store's) keeps of its title: persona, seniority, committee role.
-_STORED_TITLE_FACTS = DERIVED_LEAD_COLUMNS["job_title"]
-_STORED_ROLE = dict(zip(("persona", "seniority", "committee_role"), _STORED_TITLE_FACTS))["committee_role"]
 
 
 @dataclass
@@ -132,27 +128,6 @@ def days_since_activity(activities: pd.DataFrame, lead_ids: np.ndarray, as_of_us
     has = end > start
     out[has] = (q_us[has] - events.us[end[has] - 1]) / US_PER_DAY
     return out
-
-
-def committee_facts(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each lead's committee role and organisation type (object arrays, in the leads' order),
-    as ``features.fit.lead_facts`` gives them: from the title, or a minimised lead's stored
-    title facts; the type stripped and in lower case (None when missing or empty).
-
-    Only these two of its facts: the others (sizes, e-mail, geography) took most of its time
-    in a request's account summaries, which read none of them (tested equal to it)."""
-    n = len(leads)
-    titles = leads["job_title"] if "job_title" in leads else pd.Series(np.full(n, None, dtype=object), dtype=object)
-    if "job_title" in leads or not any(c in leads for c in _STORED_TITLE_FACTS):
-        role = title_labels(titles)["committee_role"]
-    else:  # a minimised lead: its stored role, else (not stored) the title's
-        stored = (np.asarray(leads[_STORED_ROLE], dtype=object) if _STORED_ROLE in leads
-                  else np.full(n, None, dtype=object))
-        missing = pd.isna(stored)
-        role = np.where(missing, title_labels(titles)["committee_role"], stored).astype(object) if missing.any() \
-            else stored
-    org = stripped_text(leads["org_type"]) if "org_type" in leads else np.full(n, None, dtype=object)
-    return role, np.array([None if v is None else v.lower() for v in org.tolist()] + [None], dtype=object)[:-1]
 
 
 def lead_log_odds(model: ScoringModel, leads: pd.DataFrame, activities: pd.DataFrame,

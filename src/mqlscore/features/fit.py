@@ -124,11 +124,16 @@ def stripped_text(values: pd.Series | np.ndarray) -> np.ndarray:
     return _per_distinct(values, _strip_one)
 
 
+def _column_or_none(leads: pd.DataFrame) -> Callable[[str], pd.Series]:
+    """A column of ``leads`` by name, or a column of None when the leads have none."""
+    none = np.full(len(leads), None, dtype=object)
+    return lambda name: leads[name] if name in leads else pd.Series(none, index=leads.index)
+
+
 def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
     """Static fit facts per lead, one array per fact in the leads' order (raw
     categorical values as object arrays; vocabularies are applied later)."""
-    none = np.full(len(leads), None, dtype=object)
-    col = lambda name: leads[name] if name in leads else pd.Series(none, index=leads.index)  # noqa: E731
+    col = _column_or_none(leads)
     titles = _title_facts(leads, col)
     org = _clean_text(col("org_type"))
     employees = pd.to_numeric(col("employee_count"), errors="coerce").to_numpy(float)
@@ -148,6 +153,14 @@ def lead_facts(leads: pd.DataFrame) -> dict[str, np.ndarray]:
         "free_mail": _free_mail_facts(leads, col),
         "lead_source": _clean_text(col("lead_source")),
     }
+
+
+def committee_facts(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lead_facts`' committee role and organisation type alone (object arrays, in
+    the leads' order): what a buying group's committee coverage reads. The other facts
+    (sizes, e-mail, geography) took most of ``lead_facts``' time there."""
+    col = _column_or_none(leads)
+    return _title_facts(leads, col)["committee_role"], _clean_text(col("org_type"))
 
 
 _TITLE_FACTS = dict(zip(("persona", "seniority", "committee_role"), DERIVED_LEAD_COLUMNS["job_title"]))
